@@ -1,0 +1,50 @@
+/**
+ * Stable error codes carried by {@link StoreError}. Codes never change meaning;
+ * messages may. Each code is described in README.md ("Error codes").
+ */
+export type ErrorCode =
+  /** The key is not a non-empty, well-formed string, or is longer than `maxKeyBytes`. */
+  | 'KV_INVALID_KEY'
+  /** The value cannot be stored exactly (undefined, function, symbol, bigint, cycle, NaN, lone surrogate …). */
+  | 'KV_INVALID_VALUE'
+  /** The encoded value is larger than `maxValueBytes`. */
+  | 'KV_VALUE_TOO_LARGE'
+  /** A batch, transaction or atomic commit is larger than `maxBatchBytes`. */
+  | 'KV_BATCH_TOO_LARGE'
+  /** An option or argument has the wrong type or range (bad TTL, negative limit, unknown mode). */
+  | 'KV_INVALID_ARGUMENT'
+  /** The store was closed, or is closing. */
+  | 'KV_CLOSED'
+  /** Another `Store` (in this or another process) holds the directory. */
+  | 'KV_LOCKED'
+  /** A WAL segment or snapshot failed its checksum or could not be decoded. */
+  | 'KV_CORRUPT'
+  /** A transaction kept conflicting after its retries. */
+  | 'KV_CONFLICT'
+  /** The operation does not apply to the type of value the key holds. */
+  | 'KV_WRONG_TYPE'
+  /** The value is not an integer, or the result leaves the safe-integer range. */
+  | 'KV_NOT_INTEGER'
+  /** A file operation failed; the original error is the `cause`. After a write failure the store rejects writes until reopened. */
+  | 'KV_IO'
+
+/**
+ * The one error class kvstore throws (and rejects with).
+ *
+ * Switch on `code`, never on `message`. Lower-level errors are kept as `cause`.
+ */
+export class StoreError extends Error {
+  override name = 'StoreError'
+  /** Stable, machine-readable reason. */
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** True when `err` is a {@link StoreError}, optionally with the given code. */
+export function isStoreError(err: unknown, code?: ErrorCode): err is StoreError {
+  return err instanceof StoreError && (code === undefined || err.code === code)
+}
