@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'KV_WRONG_TYPE'
   /** The value is not an integer, or the result leaves the safe-integer range. */
   | 'KV_NOT_INTEGER'
+  /** A watch consumer fell more than `highWaterMark` changes behind; its feed was ended. */
+  | 'KV_OVERFLOW'
   /** A file operation failed; the original error is the `cause`. After a write failure the store rejects writes until reopened. */
   | 'KV_IO'
 

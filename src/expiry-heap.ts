@@ -1,0 +1,69 @@
+/**
+ * Min-heap of (expiresAt, key) used by active expiry to find the next keys due.
+ *
+ * Entries are never removed when a key's expiry changes or the key goes away; the
+ * sweeper checks each popped entry against the memtable (lazy deletion). Parallel
+ * arrays keep it allocation-free per entry.
+ */
+export class ExpiryHeap {
+  #times: number[] = []
+  #keys: string[] = []
+
+  /** Number of entries, stale ones included. */
+  get size(): number {
+    return this.#times.length
+  }
+
+  /** Earliest expiry time in the heap, or `Infinity` when empty. */
+  peekTime(): number {
+    return this.#times.length === 0 ? Infinity : (this.#times[0] as number)
+  }
+
+  push(expiresAt: number, key: string): void {
+    const times = this.#times
+    const keys = this.#keys
+    let i = times.length
+    times.push(expiresAt)
+    keys.push(key)
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      const pt = times[parent] as number
+      if (pt <= expiresAt) break
+      times[i] = pt
+      keys[i] = keys[parent] as string
+      i = parent
+    }
+    times[i] = expiresAt
+    keys[i] = key
+  }
+
+  /** Remove and return the key with the earliest time; call only when `size > 0`. */
+  pop(): string {
+    const times = this.#times
+    const keys = this.#keys
+    const top = keys[0] as string
+    const lastT = times.pop() as number
+    const lastK = keys.pop() as string
+    const n = times.length
+    if (n > 0) {
+      let i = 0
+      for (;;) {
+        let c = 2 * i + 1
+        if (c >= n) break
+        if (c + 1 < n && (times[c + 1] as number) < (times[c] as number)) c++
+        if ((times[c] as number) >= lastT) break
+        times[i] = times[c] as number
+        keys[i] = keys[c] as string
+        i = c
+      }
+      times[i] = lastT
+      keys[i] = lastK
+    }
+    return top
+  }
+
+  clear(): void {
+    this.#times = []
+    this.#keys = []
+  }
+}

@@ -1,0 +1,96 @@
+import type { Clock } from './clock.js'
+import type { Fs } from './fs/fs.js'
+
+/** When a write's promise resolves, relative to the disk. See {@link StoreOptions.sync}. */
+export type SyncPolicy = 'always' | 'interval' | 'never'
+
+/** What open does when the WAL is damaged in the middle (a torn tail is always repaired). */
+export type RecoveryMode = 'strict' | 'point-in-time' | 'salvage'
+
+/** Snapshot file formats shipped with kvstore. */
+export type SnapshotFormatName = 'binary' | 'json'
+
+/** Progress of a long operation, for `onProgress`. */
+export interface ProgressEvent {
+  /** What is running. */
+  readonly phase: 'open' | 'replay' | 'load' | 'snapshot' | 'compact'
+  /** Work done so far (entries or records). */
+  readonly done: number
+  /** Total work when known, else `undefined`. */
+  readonly total: number | undefined
+}
+
+/**
+ * Options for {@link Store.open}. With neither `dir` nor `file` the store lives in
+ * memory only.
+ */
+export interface StoreOptions {
+  /**
+   * Directory of a persistent store: WAL segments plus snapshots. Created if missing.
+   * Exclusive: a second open (any process) fails with `KV_LOCKED`.
+   */
+  dir?: string
+  /**
+   * Snapshot-file mode (seed 004): load this file on open, write it on a timer
+   * (`snapshotIntervalMs`), on `snapshot()` and on `close()`. There is no WAL: writes
+   * after the last snapshot are lost in a crash. `.json` files are JSON, others binary.
+   */
+  file?: string
+  /**
+   * Durability of writes in `dir` mode.
+   * - `'always'`: a write resolves after its WAL record is fdatasynced (survives power
+   *   loss). Writes issued in the same tick, or while an fsync is running, share one
+   *   write and one fsync (group commit).
+   * - `'interval'`: resolves after `write()`; fsync every `syncIntervalMs`.
+   * - `'never'`: resolves after `write()`; the OS decides when to flush.
+   * Under every policy a resolved write has reached the OS, so it survives `kill -9`.
+   * @defaultValue `'always'`
+   */
+  sync?: SyncPolicy
+  /** Fsync period for `sync: 'interval'`. @defaultValue 100 */
+  syncIntervalMs?: number
+  /**
+   * Damage policy for the middle of the WAL. `'strict'` refuses to open with
+   * `KV_CORRUPT`; `'point-in-time'` keeps everything before the damage and drops the
+   * rest (moved aside as `*.broken`); `'salvage'` skips damaged records and keeps
+   * every record that verifies.
+   * @defaultValue `'strict'`
+   */
+  recovery?: RecoveryMode
+  /** Largest key, in UTF-8 bytes. @defaultValue 65536 */
+  maxKeyBytes?: number
+  /** Largest encoded value, in bytes. @defaultValue 67108864 (64 MiB) */
+  maxValueBytes?: number
+  /** Largest batch, transaction or atomic commit, in encoded bytes. @defaultValue 268435456 (256 MiB) */
+  maxBatchBytes?: number
+  /**
+   * In `dir` mode, compact (snapshot + drop covered WAL segments) once the WAL holds
+   * this many bytes. `0` disables automatic compaction.
+   * @defaultValue 67108864 (64 MiB)
+   */
+  compactThresholdBytes?: number
+  /**
+   * Automatic snapshot period: in `file` mode the file is rewritten when something
+   * changed; in `dir` mode a compaction runs when the WAL grew. `0` disables.
+   * @defaultValue 60000 in `file` mode, 0 in `dir` mode
+   */
+  snapshotIntervalMs?: number
+  /** Format of snapshots written by compaction in `dir` mode. @defaultValue `'binary'` */
+  snapshotFormat?: SnapshotFormatName
+  /**
+   * Active expiry: how often expired keys are swept out in the background (each sweep
+   * runs in slices of at most ~1 ms). `0` disables the sweep; expired keys are then
+   * only hidden (and removed when touched). The timer is unref'd.
+   * @defaultValue 100
+   */
+  expirySweepIntervalMs?: number
+  /** Source of time for TTLs. @defaultValue the system clock */
+  clock?: Clock
+  /** Called while open, load, snapshot and compaction make progress (at most every ~100 ms). */
+  onProgress?: (event: ProgressEvent) => void
+  /**
+   * File-system implementation (fault injection, power-loss simulation).
+   * @internal
+   */
+  fs?: Fs
+}

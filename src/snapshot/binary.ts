@@ -1,0 +1,223 @@
+// Binary snapshot format.
+//
+// v1 (seed 004, read only; all fields in the byte order of the magic):
+//   magic u32 = 0x4B56DB | version u32 = 1 | timestamp u64 (unix seconds) | count u32
+//   count × (key length u32, key UTF-8, value length u32, value UTF-8)
+// v2 (written, little-endian; same 20-byte header prefix):
+//   magic u32 | version u32 = 2 | timestamp u64 (unix ms) | count u32 | seq u64
+//   count × (key: u32 length + UTF-8, value: codec/value.ts tag + data,
+//            expiresAt f64 (ms, 0 = none), version f64)
+//   crc u32 = crc32 (zlib) of every byte before it
+// Either may be wrapped whole in gzip or brotli.
+
+import { isUtf8 } from 'node:buffer'
+import { crc32 } from 'node:zlib'
+import { ByteReader, ByteWriter } from '../codec/bytes.js'
+import { decodeValue, encodeValue } from '../codec/value.js'
+import { StoreError } from '../errors.js'
+import type { Fs } from '../fs/fs.js'
+import { DEFAULT_PAUSE_EVERY, FLUSH_BYTES, type SnapshotEntry, type SnapshotFormat, type SnapshotMeta, type SnapshotReadResult, type SnapshotWriteOptions } from './format.js'
+import { ChunkSink, readChunks, readHead, sniff } from './stream.js'
+
+/** Binary snapshot magic number (as a u32). */
+export const BINARY_MAGIC = 0x4b56db
+/** The binary version this code writes. */
+export const BINARY_VERSION = 2
+
+const V1_HEADER_BYTES = 20
+const V2_HEADER_BYTES = 28
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * The binary snapshot format: compact, typed, CRC-checked (v2); reads seed v1 files in
+ * either byte order.
+ *
+ * `read` verifies the v2 CRC trailer before calling `visit`; entries come in file order.
+ */
+export const binarySnapshot: SnapshotFormat = {
+  name: 'binary',
+  write: writeBinary,
+  read: readBinary,
+}
+
+async function writeBinary(fs: Fs, fd: number, meta: SnapshotMeta, entries: Iterable<SnapshotEntry>, opts: SnapshotWriteOptions = {}): Promise<{ bytes: number }> {
+  const sink = new ChunkSink(fs, fd, opts.compress)
+  try {
+    const pause = opts.pause
+    const every = opts.pauseEvery ?? DEFAULT_PAUSE_EVERY
+    const w = new ByteWriter(FLUSH_BYTES * 2)
+    w.u32(BINARY_MAGIC)
+    w.u32(BINARY_VERSION)
+    w.u64(meta.timestamp)
+    w.u32(meta.count)
+    w.u64(meta.seq)
+    let crc = 0
+    let n = 0
+    for (const e of entries) {
+      w.string(e.key)
+      encodeValue(w, e.value)
+      w.f64(e.expiresAt)
+      w.f64(e.version)
+      n++
+      if (w.length >= FLUSH_BYTES) {
+        const chunk = w.finish()
+        crc = crc32(chunk, crc)
+        await sink.write(chunk)
+        w.reset()
+      }
+      if (pause !== undefined && n % every === 0) await pause()
+    }
+    if (n !== meta.count) throw new StoreError('KV_INVALID_ARGUMENT', `snapshot meta.count is ${meta.count} but ${n} entries were given`)
+    crc = crc32(w.finish(), crc)
+    w.u32(crc)
+    await sink.write(w.finish())
+    return { bytes: await sink.end() }
+  } catch (err) {
+    sink.destroy()
+    throw err
+  }
+}
+
+/**
+ * A window over a chunk stream: `buf` holds the bytes from stream offset `base` on.
+ * Bytes are dropped only when the parser has consumed them (`onDrop` sees each once).
+ */
+class Window {
+  buf: Buffer = EMPTY
+  base = 0
+  readonly #it: AsyncIterator<Buffer>
+  readonly #onDrop: (consumed: Buffer) => void
+
+  constructor(it: AsyncIterator<Buffer>, onDrop: (consumed: Buffer) => void) {
+    this.#it = it
+    this.#onDrop = onDrop
+  }
+
+  /** Drop bytes before `from` and read until `need` bytes follow it; false when the stream ends first. */
+  async fill(from: number, need: number): Promise<boolean> {
+    if (from > 0) this.#onDrop(this.buf.subarray(0, from))
+    const parts: Buffer[] = [this.buf.subarray(from)]
+    let have = this.buf.length - from
+    this.base += from
+    let more = true
+    while (have < need) {
+      const r = await this.#it.next()
+      if (r.done === true) {
+        more = false
+        break
+      }
+      parts.push(r.value)
+      have += r.value.length
+    }
+    this.buf = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, have)
+    return more || have >= need
+  }
+
+  /** True when nothing follows the current buffer. */
+  async atEnd(): Promise<boolean> {
+    for (;;) {
+      const r = await this.#it.next()
+      if (r.done === true) return true
+      if (r.value.length > 0) {
+        this.buf = Buffer.concat([this.buf, r.value])
+        return false
+      }
+    }
+  }
+}
+
+async function readBinary(fs: Fs, path: string, visit: (e: SnapshotEntry) => void): Promise<SnapshotReadResult> {
+  const { compression } = sniff(readHead(fs, path))
+  const chunks = readChunks(fs, path, compression)
+  const where = compression === undefined ? 'byte offset' : `${compression}-decompressed byte offset`
+  const corrupt = (offset: number, why: string, cause?: unknown): StoreError =>
+    new StoreError('KV_CORRUPT', `${path}: damaged binary snapshot at ${where} ${offset}: ${why}`, cause === undefined ? undefined : { cause })
+  let crc = 0
+  const win = new Window(chunks, (consumed) => {
+    crc = crc32(consumed, crc)
+  })
+  try {
+    if (!(await win.fill(0, V1_HEADER_BYTES))) throw corrupt(0, `file too short for a header (${win.buf.length} bytes)`)
+    const b = win.buf
+    const le = b[0] === 0xdb && b[1] === 0x56 && b[2] === 0x4b && b[3] === 0x00
+    const be = b[0] === 0x00 && b[1] === 0x4b && b[2] === 0x56 && b[3] === 0xdb
+    if (!le && !be) throw corrupt(0, 'bad magic (not a kvstore binary snapshot)')
+    const r = new ByteReader(b, le)
+    r.pos = 4
+    const version = r.u32()
+    if (version !== 1 && version !== 2) throw corrupt(4, `unsupported version ${version}`)
+    if (version === 2 && !(await win.fill(0, V2_HEADER_BYTES))) throw corrupt(0, 'file too short for a version 2 header')
+    r.reset(win.buf, 8)
+    let timestamp: number
+    let count: number
+    let seq = 0
+    try {
+      timestamp = r.u64()
+      count = r.u32()
+      if (version === 2) seq = r.u64()
+    } catch (err) {
+      throw corrupt(8, 'bad header field', err)
+    }
+    if (version === 1) timestamp *= 1000
+
+    // Entries are held back until the whole file (and its CRC) has been checked.
+    const out: SnapshotEntry[] = []
+    const readEntry = version === 2 ? readEntryV2 : readEntryV1
+    while (out.length < count) {
+      const start = r.pos
+      try {
+        out.push(readEntry(r))
+      } catch (err) {
+        const needed = r.needed
+        if (!(err instanceof StoreError) || needed === 0) throw corrupt(win.base + start, `entry ${out.length}: ${(err as Error).message}`, err)
+        if (!(await win.fill(start, needed - start))) throw corrupt(win.base + start, `entry ${out.length} of ${count} cut short (truncated file)`)
+        r.reset(win.buf, 0)
+      }
+    }
+
+    if (version === 2) {
+      const trailerAt = r.pos
+      if (r.remaining < 4) {
+        if (!(await win.fill(trailerAt, 4))) throw corrupt(win.base + trailerAt, 'CRC trailer missing (truncated file)')
+        r.reset(win.buf, 0)
+      }
+      // The CRC covers everything before the trailer: what was dropped plus this window's head.
+      crc = crc32(win.buf.subarray(0, r.pos), crc)
+      const at = win.base + r.pos
+      const stored = r.u32()
+      if (stored !== crc) throw corrupt(at, `checksum mismatch (stored ${hex(stored)}, computed ${hex(crc)})`)
+    }
+    if (r.remaining !== 0 || !(await win.atEnd())) throw corrupt(win.base + r.pos, 'trailing bytes after the last entry')
+
+    for (const e of out) visit(e)
+    return { seq, timestamp, count, version }
+  } finally {
+    await chunks.return()
+  }
+}
+
+function readEntryV2(r: ByteReader): SnapshotEntry {
+  const key = r.string()
+  const value = decodeValue(r)
+  const expiresAt = r.f64()
+  const version = r.f64()
+  return { key, value, expiresAt, version }
+}
+
+function readEntryV1(r: ByteReader): SnapshotEntry {
+  // v1 has no checksum: insist on well-formed UTF-8 so damage is not loaded as U+FFFD.
+  const key = strictUtf8(r, 'key')
+  const value = strictUtf8(r, 'value')
+  return { key, value, expiresAt: 0, version: 0 }
+}
+
+function strictUtf8(r: ByteReader, what: string): string {
+  const n = r.u32()
+  const bytes = r.bytes(n) as Buffer
+  if (!isUtf8(bytes)) throw new StoreError('KV_CORRUPT', `${what} is not valid UTF-8`)
+  return bytes.toString('utf8')
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`
+}

@@ -1,0 +1,169 @@
+import { extname } from 'node:path'
+import { KvHash, KvList } from '../collections.js'
+import { StoreError } from '../errors.js'
+import type { Fs } from '../fs/fs.js'
+import { Memtable, type MemtableReader } from '../memtable.js'
+import type { ProgressEvent, SnapshotFormatName } from '../options.js'
+import { binarySnapshot } from './binary.js'
+import { detectFormat } from './detect.js'
+import type { SnapshotEntry, SnapshotFormat } from './format.js'
+import { jsonSnapshot } from './json.js'
+
+/** The format a path's extension implies: `.json` → JSON, anything else → binary. */
+export function formatFor(path: string): SnapshotFormatName {
+  return extname(path).toLowerCase() === '.json' ? 'json' : 'binary'
+}
+
+/** The format implementation for a name. */
+export function formatByName(name: SnapshotFormatName): SnapshotFormat {
+  return name === 'json' ? jsonSnapshot : binarySnapshot
+}
+
+/** A snapshot file read into a fresh memtable. */
+export interface LoadedSnapshot {
+  readonly memtable: Memtable
+  /** Sequence number the snapshot covers (0 for seed version-1 files). */
+  readonly seq: number
+  /** Largest per-key version in the file (entries without one got `seq`). */
+  readonly maxVersion: number
+  readonly formatVersion: number
+}
+
+/**
+ * Read a snapshot file (format detected from its first bytes) into a new memtable.
+ *
+ * Entries without a version (seed version-1 files) get `max(baseSeq, file seq) + 1`,
+ * so every stored key has a non-zero version. Unsorted input (JSON v1 object order)
+ * is sorted; duplicate keys keep the last occurrence.
+ *
+ * @throws {@link StoreError} `KV_CORRUPT` for an unrecognised or damaged file; `KV_IO`
+ *   when it cannot be read.
+ */
+export async function loadSnapshotFile(
+  fs: Fs,
+  path: string,
+  onProgress?: (e: ProgressEvent) => void,
+  baseSeq = 0,
+): Promise<LoadedSnapshot> {
+  const format = detect(fs, path)
+  let keys: string[] = []
+  let vals: unknown[] = []
+  let vers: number[] = []
+  let exps: number[] = []
+  let anyExpiry = false
+  let sorted = true
+  let last: string | undefined
+  const meta = await format.read(fs, path, (e: SnapshotEntry) => {
+    if (last !== undefined && !(e.key > last)) sorted = false
+    last = e.key
+    keys.push(e.key)
+    vals.push(e.value)
+    vers.push(e.version)
+    exps.push(e.expiresAt)
+    if (e.expiresAt !== 0) anyExpiry = true
+    if (onProgress !== undefined && (keys.length & 0xffff) === 0) onProgress({ phase: 'load', done: keys.length, total: undefined })
+  })
+  if (!sorted) {
+    const order = keys.map((_, i) => i).sort((a, b) => {
+      const ka = keys[a] as string
+      const kb = keys[b] as string
+      return ka < kb ? -1 : ka > kb ? 1 : a - b
+    })
+    const k2: string[] = []
+    const v2: unknown[] = []
+    const r2: number[] = []
+    const e2: number[] = []
+    for (const i of order) {
+      const k = keys[i] as string
+      if (k2.length > 0 && k2[k2.length - 1] === k) {
+        // Duplicate: the later occurrence wins (it sorts later because ties keep input order).
+        k2.pop()
+        v2.pop()
+        r2.pop()
+        e2.pop()
+      }
+      k2.push(k)
+      v2.push(vals[i])
+      r2.push(vers[i] as number)
+      e2.push(exps[i] as number)
+    }
+    keys = k2
+    vals = v2
+    vers = r2
+    exps = e2
+  }
+  let maxVersion = 0
+  for (const v of vers) if (v > maxVersion) maxVersion = v
+  const fill = Math.max(baseSeq, meta.seq) + 1
+  for (let i = 0; i < vers.length; i++) {
+    if (vers[i] === 0) {
+      vers[i] = fill
+      if (fill > maxVersion) maxVersion = fill
+    }
+  }
+  const memtable = Memtable.fromSorted(keys, vals, vers, anyExpiry ? exps : null)
+  // Collections decoded from the file belong to no view yet: adopt them into this table's epoch.
+  if (memtable.size > 0) adoptCollections(memtable)
+  return { memtable, seq: meta.seq, maxVersion, formatVersion: meta.version }
+}
+
+function adoptCollections(mt: Memtable): void {
+  const epoch = mt.epoch
+  mt.forEach({}, (_k, v) => {
+    if (v instanceof KvList || v instanceof KvHash) v.epoch = epoch
+  })
+}
+
+function detect(fs: Fs, path: string): SnapshotFormat {
+  let fd: number
+  try {
+    fd = fs.open(path, 'r')
+  } catch (err) {
+    throw new StoreError('KV_IO', `cannot open snapshot ${path}`, { cause: err })
+  }
+  const head = new Uint8Array(16)
+  let n: number
+  try {
+    n = fs.read(fd, head, 0, head.length, 0)
+  } finally {
+    fs.close(fd)
+  }
+  const format = detectFormat(head.subarray(0, n))
+  if (format === undefined) throw new StoreError('KV_CORRUPT', `${path}: not a kvstore snapshot (unknown format)`)
+  return format
+}
+
+/**
+ * Entries of a view for a snapshot writer, skipping keys expired at `now`. `count` is
+ * exact (formats write it up front); `done` counts entries handed out so far. The
+ * iterator reuses one entry object: writers consume each entry before pulling the next.
+ */
+export function snapshotEntries(view: MemtableReader, now: number): { count: number; readonly done: number; iterate(): Iterable<SnapshotEntry> } {
+  let count = view.size
+  if (view.expiringCount > 0) {
+    view.forEach({}, (_k, _v, _ver, exp) => {
+      if (exp !== 0 && exp <= now) count--
+    })
+  }
+  let done = 0
+  return {
+    count,
+    get done() {
+      return done
+    },
+    *iterate(): Iterable<SnapshotEntry> {
+      const entry = { key: '', value: undefined as unknown, expiresAt: 0, version: 0 }
+      const cur = view.cursor({})
+      while (cur.next()) {
+        const exp = cur.expiresAt
+        if (exp !== 0 && exp <= now) continue
+        entry.key = cur.key
+        entry.value = cur.value
+        entry.expiresAt = exp
+        entry.version = cur.version
+        done++
+        yield entry
+      }
+    },
+  }
+}

@@ -1,0 +1,235 @@
+import type { Op } from './codec/ops.js'
+import { KvHash, KvList } from './collections.js'
+import { StoreError } from './errors.js'
+import { compileGlob } from './glob.js'
+import { prefixEnd } from './key.js'
+import type { MemtableReader, MemtableView, RangeBounds } from './memtable.js'
+import { copyBytes, encodedSize } from './value.js'
+
+/** What a transaction or atomic commit needs from its store. @internal */
+export interface TransactionHost {
+  validateKeyForHost(key: string): void
+  prepareForHost(value: unknown): unknown
+  expiresAtForHost(options: { ttl?: number; expiresAt?: number }): number
+  /** Current version of a live key, 0 when missing or expired. */
+  versionOf(key: string): number
+  liveTable(): MemtableReader
+  now(): number
+  /** Log and apply `ops` as one record; synchronous up to the WAL append. */
+  commitOps(ops: Op[], bytes: number): { seq: number; done: Promise<void> }
+  runExclusive<T>(fn: () => T): Promise<T>
+}
+
+interface Pending {
+  value: unknown
+  expiresAt: number
+  deleted: boolean
+}
+
+function isCollection(v: unknown): boolean {
+  return v instanceof KvList || v instanceof KvHash
+}
+
+function outValue<V>(v: unknown): V {
+  return (v instanceof Uint8Array ? copyBytes(v) : v) as V
+}
+
+/**
+ * The handle `Store.transaction` passes to its callback.
+ *
+ * Reads see the store as of the transaction's start plus this transaction's own
+ * writes; writes are buffered until commit. Every key read (and every key seen in a
+ * scanned range, plus the range itself) is validated at commit: if any changed, the
+ * commit fails and the callback reruns. Lists and hashes are not available inside a
+ * transaction; reading one fails with `KV_WRONG_TYPE`.
+ */
+export class Transaction<V = unknown> {
+  readonly #host: TransactionHost
+  readonly #view: MemtableView
+  readonly #startSeq: number
+  readonly #now: number
+  readonly #reads = new Map<string, number>()
+  readonly #ranges: RangeBounds[] = []
+  readonly #writes = new Map<string, Pending>()
+  #bytes = 0
+  #done = false
+
+  /** @internal */
+  constructor(host: TransactionHost, view: MemtableView, startSeq: number) {
+    this.#host = host
+    this.#view = view
+    this.#startSeq = startSeq
+    this.#now = host.now()
+  }
+
+  /** Value of `key` (own writes first), or `undefined`. @throws {@link StoreError} `KV_WRONG_TYPE`, `KV_INVALID_KEY`. */
+  async get(key: string): Promise<V | undefined> {
+    this.#host.validateKeyForHost(key)
+    const w = this.#writes.get(key)
+    if (w !== undefined) return w.deleted ? undefined : outValue<V>(w.value)
+    const v = this.#readView(key)
+    if (v !== undefined && isCollection(v)) {
+      throw new StoreError('KV_WRONG_TYPE', `key ${JSON.stringify(key)} holds a list or hash`)
+    }
+    return v === undefined ? undefined : outValue<V>(v)
+  }
+
+  /** Whether `key` exists for this transaction. */
+  async has(key: string): Promise<boolean> {
+    this.#host.validateKeyForHost(key)
+    const w = this.#writes.get(key)
+    if (w !== undefined) return !w.deleted
+    return this.#readView(key) !== undefined
+  }
+
+  /** Keys matching a glob, in order, as this transaction sees them (range-validated at commit). */
+  async keys(pattern = '*'): Promise<string[]> {
+    if (typeof pattern !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'pattern must be a string')
+    const glob = compileGlob(pattern)
+    const bounds: RangeBounds = {}
+    if (glob.prefix !== '') {
+      bounds.gte = glob.prefix
+      const end = prefixEnd(glob.prefix)
+      if (end !== undefined) bounds.lt = end
+    }
+    const out: string[] = []
+    for (const [k] of this.#range(bounds, true)) if (glob.matchesAll || glob.match(k)) out.push(k)
+    return out
+  }
+
+  /** Entries in a range, in order (or reverse), as this transaction sees them; collections are skipped. */
+  async *scan(options: RangeBounds & { prefix?: string; limit?: number } = {}): AsyncIterableIterator<[string, V]> {
+    const bounds: RangeBounds = { ...options }
+    delete (bounds as { prefix?: string }).prefix
+    delete (bounds as { limit?: number }).limit
+    if (options.prefix !== undefined && options.prefix !== '') {
+      bounds.gte = bounds.gte !== undefined && bounds.gte > options.prefix ? bounds.gte : options.prefix
+      const end = prefixEnd(options.prefix)
+      if (end !== undefined && (bounds.lt === undefined || bounds.lt > end)) bounds.lt = end
+    }
+    const limit = options.limit ?? Infinity
+    let n = 0
+    for (const [k, v] of this.#range(bounds, false)) {
+      if (n++ >= limit) return
+      yield [k, outValue<V>(v)]
+    }
+  }
+
+  /** Buffer a write of `value` (validated now). */
+  set(key: string, value: V, options: { ttl?: number; expiresAt?: number } = {}): void {
+    this.#checkActive()
+    this.#host.validateKeyForHost(key)
+    const stored = this.#host.prepareForHost(value)
+    const expiresAt = this.#host.expiresAtForHost(options)
+    this.#bytes += key.length * 3 + encodedSize(stored, Infinity)
+    this.#writes.delete(key) // keep write order = last call order
+    this.#writes.set(key, { value: stored, expiresAt, deleted: false })
+  }
+
+  /** Buffer a delete. */
+  delete(key: string): void {
+    this.#checkActive()
+    this.#host.validateKeyForHost(key)
+    this.#bytes += key.length * 3
+    this.#writes.delete(key)
+    this.#writes.set(key, { value: undefined, expiresAt: 0, deleted: true })
+  }
+
+  /** Read the integer at `key` (0 when missing), add `by`, buffer the result and return it. */
+  async incr(key: string, by = 1): Promise<number> {
+    const cur = await this.get(key)
+    let n = 0
+    if (cur !== undefined) {
+      if (typeof cur === 'number' && Number.isSafeInteger(cur)) n = cur
+      else if (typeof cur === 'string' && /^-?(0|[1-9][0-9]{0,15})$/.test(cur)) n = Number(cur)
+      else throw new StoreError('KV_NOT_INTEGER', `value of ${JSON.stringify(key)} is not an integer`)
+    }
+    const next = n + by
+    if (!Number.isSafeInteger(next) || !Number.isSafeInteger(by)) throw new StoreError('KV_NOT_INTEGER', 'result leaves the safe-integer range')
+    this.set(key, next as V)
+    return next
+  }
+
+  /**
+   * @internal Validate and commit (synchronously up to the WAL append). Returns the
+   * durability promise, or `undefined` on conflict.
+   */
+  commit(): Promise<void> | undefined {
+    this.#checkActive()
+    this.#done = true
+    const host = this.#host
+    for (const [key, version] of this.#reads) if (host.versionOf(key) !== version) return undefined
+    const live = host.liveTable()
+    for (const bounds of this.#ranges) {
+      let conflict = false
+      live.forEach(bounds, (key, _v, version) => {
+        // A key written after the start that the transaction never saw is a phantom.
+        if (version > this.#startSeq && !this.#reads.has(key)) {
+          conflict = true
+          return false
+        }
+        return true
+      })
+      if (conflict) return undefined
+    }
+    if (this.#writes.size === 0) return Promise.resolve()
+    const ops: Op[] = []
+    for (const [key, w] of this.#writes) {
+      ops.push(w.deleted ? { t: 'del', key } : { t: 'set', key, value: w.value, expiresAt: w.expiresAt })
+    }
+    return host.commitOps(ops, this.#bytes).done
+  }
+
+  #checkActive(): void {
+    if (this.#done) throw new StoreError('KV_INVALID_ARGUMENT', 'the transaction has already finished')
+  }
+
+  /** Value of `key` in the view (undefined when missing or expired); records the read. */
+  #readView(key: string): unknown {
+    const pos = this.#view.indexOf(key)
+    let version = 0
+    let value: unknown
+    if (pos >= 0) {
+      const exp = this.#view.expiresAtAt(pos)
+      if (exp === 0 || exp > this.#now) {
+        version = this.#view.versionAt(pos)
+        value = this.#view.valueAt(pos)
+      }
+    }
+    if (!this.#reads.has(key)) this.#reads.set(key, version)
+    return value
+  }
+
+  /** Merge the view's range with own writes; records the range and every key seen. */
+  #range(bounds: RangeBounds, includeCollections: boolean): [string, unknown][] {
+    this.#ranges.push(bounds)
+    const merged = new Map<string, unknown>()
+    this.#view.forEach(bounds, (key, value, version, exp) => {
+      if (exp !== 0 && exp <= this.#now) return
+      if (!this.#reads.has(key)) this.#reads.set(key, version)
+      merged.set(key, value)
+    })
+    for (const [key, w] of this.#writes) {
+      if (!inBounds(key, bounds)) continue
+      if (w.deleted) merged.delete(key)
+      else merged.set(key, w.value)
+    }
+    const keys = [...merged.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    if (bounds.reverse) keys.reverse()
+    const out: [string, unknown][] = []
+    for (const k of keys) {
+      const v = merged.get(k)
+      if (!includeCollections && isCollection(v)) continue
+      out.push([k, v])
+    }
+    return out
+  }
+}
+
+function inBounds(key: string, b: RangeBounds): boolean {
+  if (b.gt !== undefined && !(key > b.gt)) return false
+  if (b.gte !== undefined && !(key >= b.gte)) return false
+  if (b.lt !== undefined && !(key < b.lt)) return false
+  if (b.lte !== undefined && !(key <= b.lte)) return false
+  return true
+}

@@ -1,0 +1,209 @@
+// WAL framing shared by writer and reader. See docs/FORMAT.md.
+
+import { randomBytes } from 'node:crypto'
+import * as zlib from 'node:zlib'
+
+/** First u32 (LE) of every segment: the bytes `KVWL`. */
+export const SEGMENT_MAGIC = 0x4c57564b
+/** Segment header version written and accepted. */
+export const FORMAT_VERSION = 1
+/** Bytes of the segment header; the first record starts here. */
+export const SEGMENT_HEADER_SIZE = 32
+/** Bytes of a record header; the payload starts here. */
+export const RECORD_HEADER_SIZE = 24
+/** Records start at multiples of this many bytes. */
+export const RECORD_ALIGN = 8
+/** Largest payload the writer accepts (the format allows u32; one Buffer cannot hold more in practice). */
+export const MAX_PAYLOAD_BYTES = 0x7fff_ffff
+/** Segment numbers are u32. */
+export const MAX_SEGMENT_NUMBER = 0xffff_ffff
+
+const TWO_32 = 0x1_0000_0000
+/** Sequence numbers must stay below 2^53, so the high u32 half is below 2^21. */
+const SEQ_HI_LIMIT = 0x20_0000
+
+const CRC_TABLE = /* @__PURE__ */ (() => {
+  const t = new Int32Array(256)
+  for (let n = 0; n < 256; n++) {
+    let c = n
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    t[n] = c
+  }
+  return t
+})()
+
+/**
+ * CRC-32 (zlib polynomial) of `bytes[start, end)`, continued from `seed` like `zlib.crc32(data, seed)`.
+ *
+ * Pure JS, no allocation: faster than a native call for the 20-byte record headers, and usable on
+ * a range without creating a subarray. O(end - start).
+ */
+export function crc32Range(bytes: Uint8Array, start: number, end: number, seed: number): number {
+  let c = ~seed
+  for (let i = start; i < end; i++) c = (CRC_TABLE[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8)
+  return ~c >>> 0
+}
+
+const nativeCrc32 = typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined
+
+/**
+ * CRC-32 of all of `data`, continued from `seed`; `zlib.crc32` when Node has it (20.15+), else {@link crc32Range}.
+ */
+export const crc32: (data: Uint8Array, seed: number) => number =
+  nativeCrc32 !== undefined ? (data, seed) => nativeCrc32(data, seed) : (data, seed) => crc32Range(data, 0, data.length, seed)
+
+/** Bytes a record with a `payloadLength`-byte payload occupies, padding included. */
+export function recordFrameSize(payloadLength: number): number {
+  return (RECORD_HEADER_SIZE + payloadLength + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1)
+}
+
+/** A fresh random salt for a new segment (uniform u32). */
+export function randomSalt(): number {
+  return randomBytes(4).readUInt32LE(0)
+}
+
+/** The decoded fields of a verified segment header. */
+export interface SegmentHeader {
+  readonly segment: number
+  readonly salt: number
+  readonly baseSeq: number
+}
+
+/** Encode a segment header (32 bytes). Arguments are trusted: callers validate them. */
+export function encodeSegmentHeader(segment: number, salt: number, baseSeq: number): Buffer {
+  const b = Buffer.alloc(SEGMENT_HEADER_SIZE)
+  b.writeUInt32LE(SEGMENT_MAGIC, 0)
+  b.writeUInt32LE(FORMAT_VERSION, 4)
+  b.writeUInt32LE(segment, 8)
+  b.writeUInt32LE(salt >>> 0, 12)
+  b.writeUInt32LE(baseSeq % TWO_32, 16)
+  b.writeUInt32LE(Math.floor(baseSeq / TWO_32), 20)
+  b.writeUInt32LE(crc32Range(b, 0, 24, 0), 24)
+  return b
+}
+
+/**
+ * Decode and verify the segment header at the start of `bytes`.
+ *
+ * Returns the header, or the reason it is unusable (`'zeroed'` when the 32 bytes are all zero).
+ * Precondition: `bytes.length >= SEGMENT_HEADER_SIZE`.
+ */
+export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeader | string {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, SEGMENT_HEADER_SIZE)
+  if (isZero(bytes, 0, SEGMENT_HEADER_SIZE)) return 'zeroed'
+  if (v.getUint32(0, true) !== SEGMENT_MAGIC) return 'bad segment magic'
+  if (v.getUint32(24, true) !== crc32Range(bytes, 0, 24, 0)) return 'segment header checksum mismatch'
+  const version = v.getUint32(4, true)
+  if (version !== FORMAT_VERSION) return `unsupported WAL format version ${version}`
+  if (v.getUint32(28, true) !== 0) return 'segment header reserved field is not zero'
+  const hi = v.getUint32(20, true)
+  if (hi >= SEQ_HI_LIMIT) return 'segment base sequence out of range'
+  return { segment: v.getUint32(8, true), salt: v.getUint32(12, true), baseSeq: hi * TWO_32 + v.getUint32(16, true) }
+}
+
+/** True when `bytes[start, end)` are all zero. */
+export function isZero(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] !== 0) return false
+  return true
+}
+
+// Scratch for one record header; the writer copies it into its batch buffer. Reused across
+// calls (single-threaded and not re-entrant), so encoding allocates nothing.
+const scratch = Buffer.alloc(RECORD_HEADER_SIZE)
+
+/**
+ * Encode one record (header, payload, zero padding) into `target` at `offset`; returns the offset after it.
+ *
+ * Preconditions (checked by the writer): `target` has `recordFrameSize(payload.length)` bytes from
+ * `offset`; `type` is 1..255; `seq` is a safe non-negative integer. Cost: two CRCs and one payload
+ * copy; no allocation.
+ */
+export function encodeRecord(target: Buffer, offset: number, salt: number, seq: number, type: number, payload: Uint8Array): number {
+  const len = payload.length
+  scratch.writeUInt32LE(len, 4)
+  scratch.writeUInt32LE(seq % TWO_32, 8)
+  scratch.writeUInt32LE(Math.floor(seq / TWO_32), 12)
+  scratch[16] = type
+  scratch[17] = 0
+  scratch[18] = 0
+  scratch[19] = 0
+  scratch.writeUInt32LE(crc32(payload, salt), 20)
+  scratch.writeUInt32LE(crc32Range(scratch, 4, 24, salt), 0)
+  target.set(scratch, offset)
+  target.set(payload, offset + RECORD_HEADER_SIZE)
+  const end = offset + recordFrameSize(len)
+  for (let i = offset + RECORD_HEADER_SIZE + len; i < end; i++) target[i] = 0
+  return end
+}
+
+// Why a record failed to verify. Negative so a result cannot be confused with a length or size.
+/** Fewer than 24 bytes remain (recovery rule 1). */
+export const DEFECT_SHORT_HEADER = -1
+/** The header verified but the frame runs past end of file (recovery rule 1). */
+export const DEFECT_SHORT_FRAME = -2
+/** The header CRC does not match. */
+export const DEFECT_HEADER_CRC = -3
+/** The header CRC matches but `type`, `flags`, `rsv` or `seq` is out of range. */
+export const DEFECT_BAD_FIELD = -4
+/** The payload CRC does not match. */
+export const DEFECT_PAYLOAD_CRC = -5
+/** The padding after the payload is not zero. */
+export const DEFECT_PADDING = -6
+
+/** Human-readable reason for a negative result of {@link checkRecordHeader} or {@link checkRecordBody}. */
+export function defectReason(defect: number): string {
+  switch (defect) {
+    case DEFECT_SHORT_HEADER:
+      return 'record header cut short'
+    case DEFECT_SHORT_FRAME:
+      return 'record cut short'
+    case DEFECT_HEADER_CRC:
+      return 'record header checksum mismatch'
+    case DEFECT_BAD_FIELD:
+      return 'invalid record header field'
+    case DEFECT_PAYLOAD_CRC:
+      return 'payload checksum mismatch'
+    case DEFECT_PADDING:
+      return 'non-zero record padding'
+    default:
+      return `unknown defect ${defect}`
+  }
+}
+
+/**
+ * Verify the record header at `offset`: returns the payload length, or a negative `DEFECT_*` code.
+ *
+ * Checks, cheapest first, that 24 bytes remain, the header CRC, `type != 0`, `flags == rsv == 0` and
+ * `seq < 2^53`. Does not check that the frame fits or the payload. O(1).
+ */
+export function checkRecordHeader(bytes: Uint8Array, view: DataView, offset: number, salt: number): number {
+  if (bytes.length - offset < RECORD_HEADER_SIZE) return DEFECT_SHORT_HEADER
+  if (view.getUint32(offset, true) !== crc32Range(bytes, offset + 4, offset + RECORD_HEADER_SIZE, salt)) return DEFECT_HEADER_CRC
+  if (bytes[offset + 16] === 0 || bytes[offset + 17] !== 0 || view.getUint16(offset + 18, true) !== 0) return DEFECT_BAD_FIELD
+  if (view.getUint32(offset + 12, true) >= SEQ_HI_LIMIT) return DEFECT_BAD_FIELD
+  return view.getUint32(offset + 4, true)
+}
+
+/**
+ * Verify the payload and padding of a record whose header verified: returns the frame size, or a negative `DEFECT_*` code.
+ *
+ * O(payload length).
+ */
+export function checkRecordBody(bytes: Uint8Array, view: DataView, offset: number, len: number, salt: number): number {
+  const frame = recordFrameSize(len)
+  if (offset + frame > bytes.length) return DEFECT_SHORT_FRAME
+  const start = offset + RECORD_HEADER_SIZE
+  if (view.getUint32(offset + 20, true) !== crc32(bytes.subarray(start, start + len), salt)) return DEFECT_PAYLOAD_CRC
+  if (!isZero(bytes, start + len, offset + frame)) return DEFECT_PADDING
+  return frame
+}
+
+/** The seq field of the record header at `offset` (not verified). */
+export function readRecordSeq(view: DataView, offset: number): number {
+  return view.getUint32(offset + 12, true) * TWO_32 + view.getUint32(offset + 8, true)
+}
+
+/** The type field of the record header at `offset` (not verified). */
+export function readRecordType(bytes: Uint8Array, offset: number): number {
+  return bytes[offset + 16] as number
+}

@@ -1,0 +1,149 @@
+import { StoreError } from './errors.js'
+
+/** A committed change, from {@link ChangeFeed}. */
+export type Change =
+  | { readonly type: 'set'; readonly key: string; readonly value: unknown; readonly version: number }
+  /** The key was deleted (or a list/hash op left it empty). */
+  | { readonly type: 'delete'; readonly key: string; readonly version: number }
+  /** A list or hash op changed the key's collection. */
+  | { readonly type: 'update'; readonly key: string; readonly version: number }
+  /** Active or lazy expiry removed the key. `version` is the store's sequence number at the time. */
+  | { readonly type: 'expire'; readonly key: string; readonly version: number }
+  /** Every key was removed (`clear`) or replaced (`load`); `key` is ''. */
+  | { readonly type: 'clear'; readonly key: string; readonly version: number }
+
+/** What {@link ChangeFeed} delivers. */
+export interface WatchOptions {
+  /** Only changes to exactly this key. */
+  key?: string
+  /** Only changes to keys starting with this prefix. */
+  prefix?: string
+  /**
+   * Most changes buffered for a slow consumer. One more ends the feed with
+   * `KV_OVERFLOW` (the consumer should re-read the state and watch again).
+   * @defaultValue 10000
+   */
+  highWaterMark?: number
+}
+
+/**
+ * Async iterator of committed changes, in commit order.
+ *
+ * Changes are delivered as they are applied, which for `sync: 'always'` can be just
+ * before their fsync completes. `clear` changes always pass the filter. The feed ends
+ * (`done: true`) after `return()`/`close()` or when the store closes; it fails with
+ * `KV_OVERFLOW` when the consumer falls `highWaterMark` changes behind.
+ */
+export class ChangeFeed implements AsyncIterableIterator<Change> {
+  readonly #key: string | undefined
+  readonly #prefix: string | undefined
+  readonly #highWaterMark: number
+  readonly #onEnd: () => void
+  #queue: Change[] = []
+  #head = 0
+  #waiting: ((r: IteratorResult<Change>) => void) | undefined
+  #failWaiting: ((err: unknown) => void) | undefined
+  #ended = false
+  #error: StoreError | undefined
+
+  /** @internal Created by `Store.watch`. */
+  constructor(options: WatchOptions, onEnd: () => void) {
+    if (typeof options !== 'object' || options === null) throw new StoreError('KV_INVALID_ARGUMENT', 'watch options must be an object')
+    if (options.key !== undefined && typeof options.key !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'watch key must be a string')
+    if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'watch prefix must be a string')
+    const hwm = options.highWaterMark ?? 10_000
+    if (!Number.isSafeInteger(hwm) || hwm < 1) throw new StoreError('KV_INVALID_ARGUMENT', 'highWaterMark must be a positive integer')
+    this.#key = options.key
+    this.#prefix = options.prefix
+    this.#highWaterMark = hwm
+    this.#onEnd = onEnd
+  }
+
+  /** @internal Offer a change; filtered here. */
+  push(change: Change): void {
+    if (this.#ended) return
+    if (change.type !== 'clear') {
+      if (this.#key !== undefined && change.key !== this.#key) return
+      if (this.#prefix !== undefined && !change.key.startsWith(this.#prefix)) return
+    }
+    const waiting = this.#waiting
+    if (waiting !== undefined) {
+      this.#waiting = undefined
+      this.#failWaiting = undefined
+      waiting({ value: change, done: false })
+      return
+    }
+    if (this.#queue.length - this.#head >= this.#highWaterMark) {
+      this.#error = new StoreError('KV_OVERFLOW', `watch consumer fell ${this.#highWaterMark} changes behind`)
+      this.#finish()
+      return
+    }
+    this.#queue.push(change)
+  }
+
+  /** Number of changes waiting to be consumed. */
+  get pending(): number {
+    return this.#queue.length - this.#head
+  }
+
+  next(): Promise<IteratorResult<Change>> {
+    if (this.#head < this.#queue.length) {
+      const value = this.#queue[this.#head++] as Change
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head)
+        this.#head = 0
+      }
+      return Promise.resolve({ value, done: false })
+    }
+    if (this.#error !== undefined) {
+      const err = this.#error
+      this.#error = undefined
+      return Promise.reject(err)
+    }
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true })
+    return new Promise((resolve, reject) => {
+      this.#waiting = resolve
+      this.#failWaiting = reject
+    })
+  }
+
+  /** Stop watching; buffered changes are dropped. */
+  return(): Promise<IteratorResult<Change>> {
+    this.#queue = []
+    this.#head = 0
+    this.#error = undefined
+    this.#finish()
+    return Promise.resolve({ value: undefined, done: true })
+  }
+
+  /** Same as `return()`. */
+  close(): void {
+    void this.return()
+  }
+
+  /** @internal The store closed: deliver what is buffered, then end. */
+  end(): void {
+    this.#finish()
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  #finish(): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#onEnd()
+    const waiting = this.#waiting
+    const fail = this.#failWaiting
+    this.#waiting = undefined
+    this.#failWaiting = undefined
+    if (this.#error !== undefined && fail !== undefined) {
+      const err = this.#error
+      this.#error = undefined
+      fail(err)
+    } else {
+      waiting?.({ value: undefined, done: true })
+    }
+  }
+}
