@@ -8,8 +8,8 @@ import type { ProgressEvent, RecoveryMode, SyncPolicy } from './options.js'
 import { SnapshotCatalog, type SnapshotFileInfo } from './snapshot/catalog.js'
 import { loadSnapshotFile } from './snapshot/io.js'
 import { scanSegment, type SegmentScan } from './wal/reader.js'
-import { listSegments } from './wal/segments.js'
-import { SEGMENT_HEADER_BYTES } from './wal/format.js'
+import { listSegments, segmentPath } from './wal/segments.js'
+import { SEGMENT_HEADER_SIZE } from './wal/format.js'
 import { WalWriter } from './wal/writer.js'
 
 /** WAL record types written by the store (the WAL itself treats them as opaque). */
@@ -84,7 +84,7 @@ export async function recoverDirectory(p: RecoveryParams): Promise<Recovered> {
   const { fs, dir, mode } = p
   const catalog = new SnapshotCatalog(fs, dir)
   const removedTemps = catalog.removeTemps()
-  const segments = listSegments(fs, dir)
+  const segments = listSegments(fs, dir).map((number) => ({ number, path: segmentPath(dir, number) }))
   const firstBase = segments.length > 0 ? readBaseSeq(fs, segments[0]!.path) : undefined
 
   // 1. Base snapshot: newest that verifies and that the WAL can continue from.
@@ -168,7 +168,7 @@ export async function recoverDirectory(p: RecoveryParams): Promise<Recovered> {
       { mode: mode === 'salvage' ? 'salvage' : 'strict' },
     )
     if (scan.header === undefined) {
-      if (isLast && (scan.fileSize < SEGMENT_HEADER_BYTES || allZero(bytes))) {
+      if (isLast && (scan.fileSize < SEGMENT_HEADER_SIZE || allZero(bytes))) {
         // Crash while creating the segment: it holds nothing; start it afresh.
         if (bytes.length > 0) brokenFiles.push(keepCopy(fs, seg.path, bytes, 0))
         fs.unlink(seg.path)

@@ -17,7 +17,7 @@ import { RECORD_OPS, recoverDirectory, type RecoveryStats } from './recovery.js'
 import { RwLock } from './rwlock.js'
 import { SnapshotCatalog } from './snapshot/catalog.js'
 import { formatByName, formatFor, loadSnapshotFile, snapshotEntries } from './snapshot/io.js'
-import { listSegments } from './wal/segments.js'
+import { listSegments, segmentPath } from './wal/segments.js'
 import { writeSnapshotFile } from './snapshot/write-file.js'
 import { copyBytes, encodedSize, prepareValue } from './value.js'
 import { WalWriter } from './wal/writer.js'
@@ -194,6 +194,8 @@ export class Store<V = unknown> implements TransactionHost {
   #compacting = false
   #dirtySinceSnapshot = false
   #result: unknown
+  /** Bumped by `load`: versions from before a load are not comparable with those after. */
+  #generation = 0
   #counters = { snapshots: 0, compactions: 0, expiredRemoved: 0 }
 
   private constructor(mode: Mode, path: string | undefined, options: StoreOptions) {
@@ -932,6 +934,10 @@ export class Store<V = unknown> implements TransactionHost {
     const done = ops.length === 0 ? RESOLVED : this.#commit(ops)
     return { seq: this.#seq, done }
   }
+  /** @internal */
+  generation(): number {
+    return this.#generation
+  }
   /** @internal Run `fn` when no exclusive operation is running. */
   runExclusive<T>(fn: () => T): Promise<T> {
     return this.#exclusive(fn)
@@ -1023,6 +1029,7 @@ export class Store<V = unknown> implements TransactionHost {
   }
 
   #installTable(mt: Memtable): void {
+    this.#generation++
     this.#mt = mt
     this.#rebuildExpiry()
     this.#purgeExpired(Infinity)
@@ -1048,7 +1055,7 @@ export class Store<V = unknown> implements TransactionHost {
   /** Delete snapshots older than `seq` and WAL segments before `segment`; fsync the directory. */
   async #dropCovered(seq: number, segment: number): Promise<void> {
     const dir = this.#path as string
-    for (const seg of listSegments(this.#fs, dir)) if (seg.number < segment) this.#fs.unlink(seg.path)
+    for (const n of listSegments(this.#fs, dir)) if (n < segment) this.#fs.unlink(segmentPath(dir, n))
     await (this.#snapshots as SnapshotCatalog).dropOlderThan(seq)
   }
 

@@ -18,6 +18,8 @@ export interface TransactionHost {
   /** Log and apply `ops` as one record; synchronous up to the WAL append. */
   commitOps(ops: Op[], bytes: number): { seq: number; done: Promise<void> }
   runExclusive<T>(fn: () => T): Promise<T>
+  /** Bumped when the whole contents are replaced (`load`): versions from before are not comparable. */
+  generation(): number
 }
 
 interface Pending {
@@ -48,6 +50,7 @@ export class Transaction<V = unknown> {
   readonly #view: MemtableView
   readonly #startSeq: number
   readonly #now: number
+  readonly #generation: number
   readonly #reads = new Map<string, number>()
   readonly #ranges: RangeBounds[] = []
   readonly #writes = new Map<string, Pending>()
@@ -60,6 +63,7 @@ export class Transaction<V = unknown> {
     this.#view = view
     this.#startSeq = startSeq
     this.#now = host.now()
+    this.#generation = host.generation()
   }
 
   /** Value of `key` (own writes first), or `undefined`. @throws {@link StoreError} `KV_WRONG_TYPE`, `KV_INVALID_KEY`. */
@@ -158,6 +162,7 @@ export class Transaction<V = unknown> {
     this.#checkActive()
     this.#done = true
     const host = this.#host
+    if (host.generation() !== this.#generation) return undefined
     for (const [key, version] of this.#reads) if (host.versionOf(key) !== version) return undefined
     const live = host.liveTable()
     for (const bounds of this.#ranges) {

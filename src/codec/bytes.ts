@@ -8,22 +8,29 @@ import { StoreError } from '../errors.js'
 const TWO_32 = 0x1_0000_0000
 /** Strings up to this many UTF-16 units are encoded by a JS loop when ASCII (cheaper than a native call). */
 const SHORT_STRING = 16
+/** Strings longer than this get an exact byte count instead of the 3-bytes-per-unit reservation. */
+const LONG_STRING = 64 * 1024
+/** A writer holding more than this after a big payload drops back to its initial size on reset. */
+const MAX_RETAINED_BYTES = 1024 * 1024
 
 /**
  * A growable little-endian byte buffer, reused across encodes.
  *
- * Capacity doubles when needed and is never given back, so a writer reused with
- * {@link ByteWriter.reset} stops allocating once it has seen its largest payload.
- * Every write is amortised O(1) per byte.
+ * Capacity doubles when needed, so a writer reused with {@link ByteWriter.reset}
+ * stops allocating once it has seen its largest payload; capacity above 1 MiB is
+ * given back on reset, so one huge value does not pin memory. Every write is
+ * amortised O(1) per byte.
  */
 export class ByteWriter {
   #buf: Buffer
   #view: DataView
   #pos = 0
+  readonly #initialBytes: number
 
   /** @param initialBytes - starting capacity; grows on demand. */
   constructor(initialBytes = 256) {
-    this.#buf = Buffer.allocUnsafe(Math.max(16, initialBytes))
+    this.#initialBytes = Math.max(16, initialBytes)
+    this.#buf = Buffer.allocUnsafe(this.#initialBytes)
     this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength)
   }
 
@@ -32,9 +39,13 @@ export class ByteWriter {
     return this.#pos
   }
 
-  /** Forget the contents (keeping the capacity), so the writer can be reused. */
+  /** Forget the contents so the writer can be reused (keeping up to 1 MiB of capacity). */
   reset(): void {
     this.#pos = 0
+    if (this.#buf.length > MAX_RETAINED_BYTES && this.#buf.length > this.#initialBytes) {
+      this.#buf = Buffer.allocUnsafe(this.#initialBytes)
+      this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength)
+    }
   }
 
   /**
@@ -95,10 +106,10 @@ export class ByteWriter {
 
   /** Append `str` as a u32 byte length followed by its UTF-8 bytes. */
   string(str: string): void {
-    const n = str.length
     // UTF-8 needs at most 3 bytes per UTF-16 unit (a surrogate pair: 4 bytes for 2 units),
     // so reserve that, write, and back-patch the real length: no Buffer.byteLength pass.
-    if (this.#pos + 4 + 3 * n > this.#buf.length) this.#grow(4 + 3 * n)
+    const room = 4 + maxUtf8Bytes(str)
+    if (this.#pos + room > this.#buf.length) this.#grow(room)
     const start = this.#pos + 4
     const written = this.#encode(str, start)
     const b = this.#buf
@@ -112,7 +123,8 @@ export class ByteWriter {
 
   /** Append the UTF-8 bytes of `str` with no length prefix (for text formats). */
   text(str: string): void {
-    if (this.#pos + 3 * str.length > this.#buf.length) this.#grow(3 * str.length)
+    const room = maxUtf8Bytes(str)
+    if (this.#pos + room > this.#buf.length) this.#grow(room)
     this.#pos += this.#encode(str, this.#pos)
   }
 
@@ -143,7 +155,7 @@ export class ByteWriter {
     this.#buf[offset] = value
   }
 
-  /** Encode `str` at `at` (room for 3 bytes per unit is guaranteed); returns bytes written. */
+  /** Encode `str` at `at` (room for all its UTF-8 bytes is guaranteed); returns bytes written. */
   #encode(str: string, at: number): number {
     const n = str.length
     const b = this.#buf
@@ -330,6 +342,11 @@ export class ByteReader {
     this.#needed = this.#pos + n
     return new StoreError('KV_CORRUPT', `unexpected end of data: need ${n} bytes at offset ${this.#pos}, have ${this.#end - this.#pos}`)
   }
+}
+
+/** Room to reserve for `str`: 3 bytes per unit, or the exact count for long strings. */
+function maxUtf8Bytes(str: string): number {
+  return str.length > LONG_STRING ? Buffer.byteLength(str, 'utf8') : 3 * str.length
 }
 
 function asBuffer(buf: Uint8Array): Buffer {

@@ -5,7 +5,7 @@ import type { Fs } from '../fs/fs.js'
 import { Memtable, type MemtableReader } from '../memtable.js'
 import type { ProgressEvent, SnapshotFormatName } from '../options.js'
 import { binarySnapshot } from './binary.js'
-import { detectFormat } from './detect.js'
+import { detectFileFormat } from './detect.js'
 import type { SnapshotEntry, SnapshotFormat } from './format.js'
 import { jsonSnapshot } from './json.js'
 
@@ -115,20 +115,13 @@ function adoptCollections(mt: Memtable): void {
 }
 
 function detect(fs: Fs, path: string): SnapshotFormat {
-  let fd: number
+  let format: SnapshotFormat | undefined
   try {
-    fd = fs.open(path, 'r')
+    format = detectFileFormat(fs, path)
   } catch (err) {
-    throw new StoreError('KV_IO', `cannot open snapshot ${path}`, { cause: err })
+    if (err instanceof StoreError) throw err
+    throw new StoreError('KV_IO', `cannot read snapshot ${path}`, { cause: err })
   }
-  const head = new Uint8Array(16)
-  let n: number
-  try {
-    n = fs.read(fd, head, 0, head.length, 0)
-  } finally {
-    fs.close(fd)
-  }
-  const format = detectFormat(head.subarray(0, n))
   if (format === undefined) throw new StoreError('KV_CORRUPT', `${path}: not a kvstore snapshot (unknown format)`)
   return format
 }

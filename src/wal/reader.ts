@@ -2,6 +2,7 @@
 
 import type { Fs } from '../fs/fs.js'
 import { StoreError } from '../errors.js'
+import { listSegments, segmentPath } from './segments.js'
 import {
   DEFECT_SHORT_FRAME,
   DEFECT_SHORT_HEADER,
@@ -114,6 +115,81 @@ export function readSegment(fs: Fs, path: string, visit: (rec: WalRecord) => voi
     throw new StoreError('KV_IO', `cannot read WAL segment ${path}`, { cause: err })
   }
   return scanSegment(bytes, visit, opts)
+}
+
+/** One segment as seen by {@link scanWal}. */
+export interface WalSegmentScan {
+  readonly segment: number
+  readonly path: string
+  readonly scan: SegmentScan
+}
+
+/** What {@link scanWal} found across all segments of a directory. */
+export interface WalScan {
+  /** The segments scanned, ascending; in strict mode the list ends at the first corrupt one. */
+  segments: WalSegmentScan[]
+  /** Seq of the last record visited, else the newest verified segment header's `baseSeq`, else -1. */
+  lastSeq: number
+  /** The first corruption, located by segment file and offset. */
+  corruption?: { segment: number; path: string; offset: number; reason: string }
+}
+
+/**
+ * Scan every segment in `dir` in order, calling `visit` for each valid record, and check the chain between segments.
+ *
+ * On top of {@link scanSegment}'s rules (docs/FORMAT.md, rule 7): a segment's header must name
+ * its own number and its `baseSeq` must equal the previous segment's last seq; only the newest
+ * segment may have a torn tail or a missing header (a rotation torn by a crash). Anything else
+ * is reported as `corruption`. In strict mode nothing after the first corruption is visited.
+ * The first segment's `baseSeq` is not checked: older segments may have been dropped after a
+ * snapshot, so the caller compares it with the snapshot's seq (and skips seqs it already has).
+ *
+ * @throws {@link StoreError} `KV_IO` when the directory or a segment cannot be read.
+ */
+export function scanWal(fs: Fs, dir: string, visit: (rec: WalRecord, segment: number) => void, opts?: ScanOptions): WalScan {
+  const salvage = opts?.mode === 'salvage'
+  const numbers = listSegments(fs, dir)
+  const out: WalScan = { segments: [], lastSeq: -1 }
+  let prevLast: number | undefined
+  for (let i = 0; i < numbers.length; i++) {
+    const segment = numbers[i] as number
+    const path = segmentPath(dir, segment)
+    const isNewest = i === numbers.length - 1
+    let bytes: Buffer
+    try {
+      bytes = fs.readFile(path)
+    } catch (err) {
+      throw new StoreError('KV_IO', `cannot read WAL segment ${path}`, { cause: err })
+    }
+    let problem: { offset: number; reason: string } | undefined
+    const header = bytes.length >= SEGMENT_HEADER_SIZE ? decodeSegmentHeader(bytes) : 'short'
+    if (typeof header !== 'string') {
+      if (header.segment !== segment) problem = { offset: 8, reason: `segment header names segment ${header.segment}` }
+      else if (prevLast !== undefined && header.baseSeq !== prevLast) {
+        problem = { offset: 16, reason: `segment starts after seq ${header.baseSeq} but the previous one ends at ${prevLast}` }
+      }
+    }
+    if (problem !== undefined && !salvage) {
+      out.corruption = { segment, path, ...problem }
+      break
+    }
+    const scan = scanSegment(bytes, (rec) => visit(rec, segment), opts)
+    out.segments.push({ segment, path, scan })
+    problem ??= scan.corruption
+    if (problem === undefined && !isNewest) {
+      if (scan.header === undefined) problem = { offset: 0, reason: 'segment without a valid header before the newest segment' }
+      else if (scan.tail === 'torn') problem = { offset: scan.validEnd, reason: 'torn tail before the newest segment' }
+    }
+    if (scan.header !== undefined || scan.records > 0) {
+      prevLast = scan.lastSeq
+      out.lastSeq = scan.lastSeq
+    }
+    if (problem !== undefined) {
+      out.corruption ??= { segment, path, ...problem }
+      if (!salvage) break
+    }
+  }
+  return out
 }
 
 function tailOf(bytes: Uint8Array, from: number): SegmentScan['tail'] {

@@ -353,14 +353,15 @@ export class WalWriter {
    * Finish the current segment and continue in segment `segment + 1`; resolves to its number.
    *
    * Records appended before this call go to the old segment, which is written, datasynced and
-   * closed; the new segment is created like {@link WalWriter.create} with `baseSeq = lastSeq`.
+   * closed; the new segment is created like {@link WalWriter.create} with `baseSeq = lastSeq`
+   * (or `baseSeq` when given and larger: the sequence numbers in between are skipped).
    * Records appended after this call (even before it resolves) go to the new segment. Calls
    * made while a rotation is in progress wait for it and then rotate again.
    *
    * @returns a promise that rejects with `KV_IO` (and poisons the writer) if any step fails, with
    *   `KV_CLOSED` after `close()`, or with a RangeError when the segment number would exceed 2^32 - 1.
    */
-  async rotate(): Promise<number> {
+  async rotate(baseSeq?: number): Promise<number> {
     for (let prev = this.#rotation; prev !== undefined; prev = this.#rotation) {
       await prev.done.promise.catch(noop)
     }
@@ -375,9 +376,12 @@ export class WalWriter {
       carryBatch: this.#batch,
       segment,
       salt: this.#newSalt() >>> 0,
-      baseSeq: this.#lastSeq,
+      baseSeq: Math.max(this.#lastSeq, baseSeq ?? 0),
       done: deferred(),
     }
+    // A larger baseSeq skips sequence numbers (the store's `load` starts the new segment
+    // after the versions it installed); the next append must follow it.
+    this.#lastSeq = r.baseSeq
     if (this.#len > 0) this.#buf = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES)
     this.#len = 0
     this.#batch = undefined

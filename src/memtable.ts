@@ -1,0 +1,495 @@
+// The in-memory table: a sorted list of bounded sorted chunks (as Python's
+// sortedcontainers does), with parallel arrays instead of per-entry objects.
+//
+// Invariants:
+// - keys across chunks are sorted and unique; no chunk is empty;
+// - maxes[i] is the last key of chunks[i];
+// - a chunk whose epoch differs from the table's current epoch may be shared with a
+//   view and is cloned before it is changed (copy-on-write);
+// - exps is null until a key in that chunk gets an expiry.
+
+/** Bounds of an ordered walk. Lower bounds: `gt`/`gte`; upper: `lt`/`lte`. */
+export interface RangeBounds {
+  gt?: string
+  gte?: string
+  lt?: string
+  lte?: string
+  /** Walk from the upper end down. */
+  reverse?: boolean
+}
+
+/** Ordered cursor; call `next()` before reading the first entry. */
+export interface MemtableCursor {
+  /** Advance; false when the range is exhausted. */
+  next(): boolean
+  readonly key: string
+  readonly value: unknown
+  readonly version: number
+  /** Absolute expiry in ms, 0 = none. */
+  readonly expiresAt: number
+}
+
+/** Read access shared by {@link Memtable} and {@link MemtableView}. */
+export interface MemtableReader {
+  readonly size: number
+  /** Entries whose expiresAt is non-zero (lets callers skip expiry checks). */
+  readonly expiringCount: number
+  /** Position of `key`, or -1. Valid until the next mutation (for a view: forever). */
+  indexOf(key: string): number
+  keyAt(pos: number): string
+  valueAt(pos: number): unknown
+  versionAt(pos: number): number
+  /** Expiry at a position, 0 = none. */
+  expiresAtAt(pos: number): number
+  /** Value of `key`, or `undefined`. */
+  get(key: string): unknown
+  /** Cursor over `bounds`; on a live memtable valid only until the next mutation. */
+  cursor(bounds?: RangeBounds): MemtableCursor
+  /** Visit entries in order; return `false` from `visit` to stop. */
+  forEach(bounds: RangeBounds, visit: (key: string, value: unknown, version: number, expiresAt: number) => boolean | void): void
+}
+
+/** Positions encode chunk index and offset; chunks stay below this size. */
+const POS_SHIFT = 65_536
+const DEFAULT_LOAD = 512
+
+class Chunk {
+  keys: string[]
+  vals: unknown[]
+  vers: number[]
+  exps: number[] | null
+  epoch: number
+
+  constructor(keys: string[], vals: unknown[], vers: number[], exps: number[] | null, epoch: number) {
+    this.keys = keys
+    this.vals = vals
+    this.vers = vers
+    this.exps = exps
+    this.epoch = epoch
+  }
+
+  clone(epoch: number): Chunk {
+    return new Chunk(this.keys.slice(), this.vals.slice(), this.vers.slice(), this.exps === null ? null : this.exps.slice(), epoch)
+  }
+}
+
+/** First index in `arr[lo..hi)` whose element is >= key. */
+function lowerBound(arr: readonly string[], key: string, lo: number, hi: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((arr[mid] as string) < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** First index in `arr[lo..hi)` whose element is > key. */
+function upperBound(arr: readonly string[], key: string, lo: number, hi: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((arr[mid] as string) <= key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+class TableCursor implements MemtableCursor {
+  key = ''
+  value: unknown = undefined
+  version = 0
+  expiresAt = 0
+  readonly #chunks: readonly Chunk[]
+  readonly #reverse: boolean
+  readonly #stopKey: string | undefined
+  readonly #stopInclusive: boolean
+  #ci: number
+  #i: number
+  #started = false
+  #done = false
+
+  constructor(chunks: readonly Chunk[], maxes: readonly string[], b: RangeBounds) {
+    this.#chunks = chunks
+    this.#reverse = b.reverse === true
+    const n = chunks.length
+    if (!this.#reverse) {
+      // Start at the first key >= gte / > gt; stop past lt / lte.
+      if (b.gte !== undefined && (b.gt === undefined || b.gte > b.gt)) {
+        this.#ci = lowerBound(maxes, b.gte, 0, n)
+        this.#i = this.#ci < n ? lowerBound((chunks[this.#ci] as Chunk).keys, b.gte, 0, (chunks[this.#ci] as Chunk).keys.length) : 0
+      } else if (b.gt !== undefined) {
+        this.#ci = upperBound(maxes, b.gt, 0, n)
+        this.#i = this.#ci < n ? upperBound((chunks[this.#ci] as Chunk).keys, b.gt, 0, (chunks[this.#ci] as Chunk).keys.length) : 0
+      } else {
+        this.#ci = 0
+        this.#i = 0
+      }
+      if (b.lt !== undefined && (b.lte === undefined || b.lt <= b.lte)) {
+        this.#stopKey = b.lt
+        this.#stopInclusive = false
+      } else {
+        this.#stopKey = b.lte
+        this.#stopInclusive = true
+      }
+    } else {
+      // Start at the last key <= lte / < lt; stop below gt / gte.
+      let ci = n - 1
+      let i = ci >= 0 ? (chunks[ci] as Chunk).keys.length - 1 : -1
+      if (b.lt !== undefined && (b.lte === undefined || b.lt <= b.lte)) {
+        ci = lowerBound(maxes, b.lt, 0, n)
+        if (ci === n) ci = n - 1
+        i = ci >= 0 ? lowerBound((chunks[ci] as Chunk).keys, b.lt, 0, (chunks[ci] as Chunk).keys.length) - 1 : -1
+      } else if (b.lte !== undefined) {
+        ci = lowerBound(maxes, b.lte, 0, n)
+        if (ci === n) ci = n - 1
+        i = ci >= 0 ? upperBound((chunks[ci] as Chunk).keys, b.lte, 0, (chunks[ci] as Chunk).keys.length) - 1 : -1
+      }
+      if (i < 0 && ci > 0) {
+        ci--
+        i = (chunks[ci] as Chunk).keys.length - 1
+      }
+      this.#ci = ci
+      this.#i = i
+      if (b.gt !== undefined && (b.gte === undefined || b.gt >= b.gte)) {
+        this.#stopKey = b.gt
+        this.#stopInclusive = false
+      } else {
+        this.#stopKey = b.gte
+        this.#stopInclusive = true
+      }
+    }
+  }
+
+  next(): boolean {
+    if (this.#done) return false
+    const chunks = this.#chunks
+    if (!this.#reverse) {
+      if (this.#started) this.#i++
+      this.#started = true
+      let c = chunks[this.#ci]
+      if (c !== undefined && this.#i >= c.keys.length) {
+        this.#ci++
+        this.#i = 0
+        c = chunks[this.#ci]
+      }
+      if (c === undefined) return this.#end()
+      const key = c.keys[this.#i] as string
+      const stop = this.#stopKey
+      if (stop !== undefined && (this.#stopInclusive ? key > stop : key >= stop)) return this.#end()
+      return this.#load(c, key)
+    }
+    if (this.#started) this.#i--
+    this.#started = true
+    if (this.#i < 0) {
+      this.#ci--
+      const prev = chunks[this.#ci]
+      if (prev === undefined) return this.#end()
+      this.#i = prev.keys.length - 1
+    }
+    const c = chunks[this.#ci]
+    if (c === undefined || this.#i < 0) return this.#end()
+    const key = c.keys[this.#i] as string
+    const stop = this.#stopKey
+    if (stop !== undefined && (this.#stopInclusive ? key < stop : key <= stop)) return this.#end()
+    return this.#load(c, key)
+  }
+
+  #load(c: Chunk, key: string): boolean {
+    const i = this.#i
+    this.key = key
+    this.value = c.vals[i]
+    this.version = c.vers[i] as number
+    this.expiresAt = c.exps === null ? 0 : (c.exps[i] as number)
+    return true
+  }
+
+  #end(): boolean {
+    this.#done = true
+    this.key = ''
+    this.value = undefined
+    return false
+  }
+}
+
+/** Shared read side. Fields are protected (not #private) so both subclasses can use them. */
+abstract class Table implements MemtableReader {
+  protected chunks: Chunk[]
+  protected maxes: string[]
+  protected count: number
+  protected expiring: number
+
+  protected constructor(chunks: Chunk[], maxes: string[], count: number, expiring: number) {
+    this.chunks = chunks
+    this.maxes = maxes
+    this.count = count
+    this.expiring = expiring
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  get expiringCount(): number {
+    return this.expiring
+  }
+
+  indexOf(key: string): number {
+    const maxes = this.maxes
+    // Inlined binary searches: this is the hottest path of every read.
+    let lo = 0
+    let hi = maxes.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((maxes[mid] as string) < key) lo = mid + 1
+      else hi = mid
+    }
+    if (lo === maxes.length) return -1
+    const ci = lo
+    const keys = (this.chunks[ci] as Chunk).keys
+    lo = 0
+    hi = keys.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((keys[mid] as string) < key) lo = mid + 1
+      else hi = mid
+    }
+    return keys[lo] === key ? ci * POS_SHIFT + lo : -1
+  }
+
+  keyAt(pos: number): string {
+    return (this.chunks[Math.floor(pos / POS_SHIFT)] as Chunk).keys[pos % POS_SHIFT] as string
+  }
+
+  valueAt(pos: number): unknown {
+    return (this.chunks[Math.floor(pos / POS_SHIFT)] as Chunk).vals[pos % POS_SHIFT]
+  }
+
+  versionAt(pos: number): number {
+    return (this.chunks[Math.floor(pos / POS_SHIFT)] as Chunk).vers[pos % POS_SHIFT] as number
+  }
+
+  expiresAtAt(pos: number): number {
+    const exps = (this.chunks[Math.floor(pos / POS_SHIFT)] as Chunk).exps
+    return exps === null ? 0 : (exps[pos % POS_SHIFT] as number)
+  }
+
+  get(key: string): unknown {
+    const pos = this.indexOf(key)
+    return pos < 0 ? undefined : this.valueAt(pos)
+  }
+
+  cursor(bounds: RangeBounds = {}): MemtableCursor {
+    return new TableCursor(this.chunks, this.maxes, bounds)
+  }
+
+  forEach(bounds: RangeBounds, visit: (key: string, value: unknown, version: number, expiresAt: number) => boolean | void): void {
+    const cur = new TableCursor(this.chunks, this.maxes, bounds)
+    while (cur.next()) if (visit(cur.key, cur.value, cur.version, cur.expiresAt) === false) return
+  }
+}
+
+/** An immutable point-in-time copy of a {@link Memtable}, from `view()`. Costs O(chunks) to take. */
+export class MemtableView extends Table {
+  /** @internal */
+  constructor(chunks: Chunk[], maxes: string[], count: number, expiring: number) {
+    super(chunks, maxes, count, expiring)
+  }
+}
+
+/**
+ * Sorted in-memory table of keys with value, version and expiry.
+ *
+ * Point lookups and inserts cost two binary searches plus a splice inside one chunk of
+ * at most `2 × chunkSize` entries; ordered walks start anywhere in O(log n). Not
+ * thread-safe (nothing in JS is); callers serialise mutations.
+ */
+export class Memtable extends Table {
+  readonly #load: number
+  #epoch = 0
+  #view: MemtableView | undefined
+
+  constructor(options: { chunkSize?: number } = {}) {
+    super([], [], 0, 0)
+    const load = options.chunkSize ?? DEFAULT_LOAD
+    if (!Number.isSafeInteger(load) || load < 2 || load * 2 >= POS_SHIFT) throw new RangeError(`chunkSize must be in [2, ${POS_SHIFT / 2})`)
+    this.#load = load
+  }
+
+  /**
+   * Build from sorted, unique keys in O(n). Precondition (checked): `keys` strictly
+   * ascending. `exps` may be null when nothing expires.
+   */
+  static fromSorted(keys: string[], vals: unknown[], vers: number[], exps: number[] | null, options: { chunkSize?: number } = {}): Memtable {
+    const mt = new Memtable(options)
+    const load = mt.#load
+    for (let i = 1; i < keys.length; i++) {
+      if (!((keys[i - 1] as string) < (keys[i] as string))) throw new RangeError('fromSorted needs strictly ascending keys')
+    }
+    let expiring = 0
+    if (exps !== null) for (const e of exps) if (e !== 0) expiring++
+    for (let start = 0; start < keys.length; start += load) {
+      const end = Math.min(start + load, keys.length)
+      const e = exps === null || expiring === 0 ? null : exps.slice(start, end)
+      mt.chunks.push(new Chunk(keys.slice(start, end), vals.slice(start, end), vers.slice(start, end), e, 0))
+      mt.maxes.push(keys[end - 1] as string)
+    }
+    mt.count = keys.length
+    mt.expiring = expiring
+    return mt
+  }
+
+  /** Copy-on-write epoch; a chunk or collection from another epoch may be shared with a view. */
+  get epoch(): number {
+    return this.#epoch
+  }
+
+  /**
+   * Insert or replace. Returns true when the key was new.
+   */
+  set(key: string, value: unknown, version: number, expiresAt: number): boolean {
+    const chunks = this.chunks
+    if (chunks.length === 0) {
+      this.#touch()
+      chunks.push(new Chunk([key], [value], [version], expiresAt === 0 ? null : [expiresAt], this.#epoch))
+      this.maxes.push(key)
+      this.count = 1
+      if (expiresAt !== 0) this.expiring++
+      return true
+    }
+    const maxes = this.maxes
+    let ci = lowerBound(maxes, key, 0, maxes.length)
+    if (ci === maxes.length) ci--
+    let c = chunks[ci] as Chunk
+    const i = lowerBound(c.keys, key, 0, c.keys.length)
+    this.#touch()
+    if (c.epoch !== this.#epoch) c = this.#own(ci)
+    if (c.keys[i] === key) {
+      c.vals[i] = value
+      c.vers[i] = version
+      this.#setExp(c, i, expiresAt)
+      return false
+    }
+    const len = c.keys.length
+    if (i === len) {
+      c.keys.push(key)
+      c.vals.push(value)
+      c.vers.push(version)
+      if (c.exps !== null) c.exps.push(0)
+      maxes[ci] = key
+    } else {
+      c.keys.splice(i, 0, key)
+      c.vals.splice(i, 0, value)
+      c.vers.splice(i, 0, version)
+      if (c.exps !== null) c.exps.splice(i, 0, 0)
+    }
+    this.count++
+    this.#setExp(c, i, expiresAt)
+    if (c.keys.length > 2 * this.#load) this.#split(ci)
+    return true
+  }
+
+  /** Replace value, version and expiry at a position from `indexOf` (copy-on-write applies). */
+  setAt(pos: number, value: unknown, version: number, expiresAt: number): void {
+    const ci = Math.floor(pos / POS_SHIFT)
+    const i = pos % POS_SHIFT
+    this.#touch()
+    let c = this.chunks[ci] as Chunk
+    if (c.epoch !== this.#epoch) c = this.#own(ci)
+    c.vals[i] = value
+    c.vers[i] = version
+    this.#setExp(c, i, expiresAt)
+  }
+
+  /** Remove `key`; true when it was there. */
+  delete(key: string): boolean {
+    const pos = this.indexOf(key)
+    if (pos < 0) return false
+    const ci = Math.floor(pos / POS_SHIFT)
+    const i = pos % POS_SHIFT
+    this.#touch()
+    let c = this.chunks[ci] as Chunk
+    if (c.epoch !== this.#epoch) c = this.#own(ci)
+    if (c.exps !== null && c.exps[i] !== 0) this.expiring--
+    c.keys.splice(i, 1)
+    c.vals.splice(i, 1)
+    c.vers.splice(i, 1)
+    if (c.exps !== null) c.exps.splice(i, 1)
+    this.count--
+    if (c.keys.length === 0) {
+      this.chunks.splice(ci, 1)
+      this.maxes.splice(ci, 1)
+      return true
+    }
+    if (i === c.keys.length) this.maxes[ci] = c.keys[i - 1] as string
+    if (c.keys.length < this.#load >> 2 && this.chunks.length > 1) this.#merge(ci)
+    return true
+  }
+
+  /** Remove everything. Views keep their contents. */
+  clear(): void {
+    this.#touch()
+    this.chunks = []
+    this.maxes = []
+    this.count = 0
+    this.expiring = 0
+  }
+
+  /**
+   * An immutable point-in-time view in O(number of chunks). Later writes copy the
+   * chunks they touch; repeated calls with no write in between return the same view.
+   */
+  view(): MemtableView {
+    if (this.#view === undefined) {
+      this.#view = new MemtableView(this.chunks.slice(), this.maxes.slice(), this.count, this.expiring)
+      this.#epoch++
+    }
+    return this.#view
+  }
+
+  /** Every mutation passes here: the cached view no longer matches. */
+  #touch(): void {
+    this.#view = undefined
+  }
+
+  #own(ci: number): Chunk {
+    const copy = (this.chunks[ci] as Chunk).clone(this.#epoch)
+    this.chunks[ci] = copy
+    return copy
+  }
+
+  #setExp(c: Chunk, i: number, expiresAt: number): void {
+    if (c.exps === null) {
+      if (expiresAt === 0) return
+      c.exps = new Array<number>(c.keys.length).fill(0)
+    }
+    const old = c.exps[i] as number
+    if (old !== 0) this.expiring--
+    if (expiresAt !== 0) this.expiring++
+    c.exps[i] = expiresAt
+  }
+
+  #split(ci: number): void {
+    const c = this.chunks[ci] as Chunk
+    const half = c.keys.length >> 1
+    const right = new Chunk(
+      c.keys.splice(half),
+      c.vals.splice(half),
+      c.vers.splice(half),
+      c.exps === null ? null : c.exps.splice(half),
+      this.#epoch,
+    )
+    this.chunks.splice(ci + 1, 0, right)
+    this.maxes.splice(ci, 1, c.keys[half - 1] as string, right.keys[right.keys.length - 1] as string)
+  }
+
+  /** Merge a small chunk with a neighbour (then split again if the result is too big). */
+  #merge(ci: number): void {
+    const left = ci + 1 < this.chunks.length ? ci : ci - 1
+    const a = this.chunks[left] as Chunk
+    const b = this.chunks[left + 1] as Chunk
+    const exps = a.exps === null && b.exps === null ? null : [...(a.exps ?? new Array<number>(a.keys.length).fill(0)), ...(b.exps ?? new Array<number>(b.keys.length).fill(0))]
+    const merged = new Chunk(a.keys.concat(b.keys), a.vals.concat(b.vals), a.vers.concat(b.vers), exps, this.#epoch)
+    this.chunks.splice(left, 2, merged)
+    this.maxes.splice(left, 2, merged.keys[merged.keys.length - 1] as string)
+    if (merged.keys.length > 2 * this.#load) this.#split(left)
+  }
+}
