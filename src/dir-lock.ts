@@ -20,8 +20,15 @@ interface LockOwner {
   host: string
 }
 
-// Directories held by Stores in this process: a second open fails fast without touching disk.
-const heldHere = new Set<string>()
+// Directories held by Stores in this process, per file system: a second open fails
+// fast without touching disk.
+const heldHere = new WeakMap<Fs, Set<string>>()
+
+function heldOn(fs: Fs): Set<string> {
+  let set = heldHere.get(fs)
+  if (set === undefined) heldHere.set(fs, (set = new Set()))
+  return set
+}
 
 function processStart(pid: number): string {
   try {
@@ -77,17 +84,20 @@ export class DirLock {
    */
   static acquire(fs: Fs, dir: string): DirLock {
     const abs = resolve(dir)
-    if (heldHere.has(abs)) throw new StoreError('KV_LOCKED', `${abs} is already open in this process`)
+    if (heldOn(fs).has(abs)) throw new StoreError('KV_LOCKED', `${abs} is already open in this process`)
     const path = join(abs, LOCK_FILE)
     const me: LockOwner = { pid: process.pid, start: processStart(process.pid), host: hostname() }
     const deadline = Date.now() + TAKEOVER_WAIT_MS
     while (Date.now() < deadline) {
       if (tryCreate(fs, path, me)) {
-        heldHere.add(abs)
+        heldOn(fs).add(abs)
         return new DirLock(fs, abs)
       }
       const owner = readOwner(fs, path)
-      if (owner && isAlive(owner)) {
+      // Our own pid on a directory no Store here holds: left by a store of this process
+      // that never released it (its file system image was restored after a simulated crash).
+      const ownStale = owner !== undefined && owner.pid === process.pid && owner.host === hostname()
+      if (owner && !ownStale && isAlive(owner)) {
         throw new StoreError('KV_LOCKED', `${abs} is locked by process ${owner.pid} on ${owner.host}`)
       }
       if (owner === undefined) {
@@ -108,7 +118,7 @@ export class DirLock {
   release(): void {
     if (!this.#held) return
     this.#held = false
-    heldHere.delete(this.#dir)
+    heldOn(this.#fs).delete(this.#dir)
     try {
       this.#fs.unlink(join(this.#dir, LOCK_FILE))
     } catch {
@@ -174,7 +184,7 @@ function breakStale(fs: Fs, dir: string, path: string, seen: LockOwner | undefin
     const now = readOwner(fs, path)
     const same =
       now === undefined ? seen === undefined : seen !== undefined && now.pid === seen.pid && now.start === seen.start
-    if (same && (now === undefined || !isAlive(now))) {
+    if (same && (now === undefined || now.pid === process.pid || !isAlive(now))) {
       try {
         fs.unlink(path)
       } catch {

@@ -1,4 +1,4 @@
-import { resolve as resolvePath } from 'node:path'
+import { dirname, resolve as resolvePath } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { systemClock, type Clock } from './clock.js'
 import { ByteWriter } from './codec/bytes.js'
@@ -256,8 +256,12 @@ export class Store<V = unknown> implements TransactionHost {
 
   async #openDir(recovery: RecoveryMode, syncIntervalMs: number | undefined): Promise<void> {
     const dir = this.#path as string
+    const existed = this.#fs.stat(dir)
+    if (existed !== undefined && !existed.isDirectory) throw new StoreError('KV_IO', `${dir} exists and is not a directory`)
     try {
       this.#fs.mkdir(dir)
+      // A new directory's own entry must be durable too, or power loss can lose the whole store.
+      if (existed === undefined) await this.#fs.fsyncDir(dirname(dir))
     } catch (err) {
       throw new StoreError('KV_IO', `cannot create directory ${dir}`, { cause: err })
     }
@@ -1306,7 +1310,8 @@ export class Store<V = unknown> implements TransactionHost {
 
   #compactSoon(): void {
     this.#compacting = true
-    setImmediate(() => {
+    // After the current call has applied its op (views must include it), not inside it.
+    queueMicrotask(() => {
       if (this.#closed || this.#closing !== undefined) {
         this.#compacting = false
         return
