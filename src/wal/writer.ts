@@ -358,10 +358,15 @@ export class WalWriter {
    * Records appended after this call (even before it resolves) go to the new segment. Calls
    * made while a rotation is in progress wait for it and then rotate again.
    *
+   * A skipped range is a gap between segments that `scanWal` reports as corruption, so it is
+   * only valid while something else (a snapshot at `baseSeq`) covers it.
+   *
    * @returns a promise that rejects with `KV_IO` (and poisons the writer) if any step fails, with
-   *   `KV_CLOSED` after `close()`, or with a RangeError when the segment number would exceed 2^32 - 1.
+   *   `KV_CLOSED` after `close()`, or with a RangeError when the segment number would exceed
+   *   2^32 - 1 or `baseSeq` is not a safe non-negative integer.
    */
   async rotate(baseSeq?: number): Promise<number> {
+    if (baseSeq !== undefined) checkSeq('baseSeq', baseSeq)
     for (let prev = this.#rotation; prev !== undefined; prev = this.#rotation) {
       await prev.done.promise.catch(noop)
     }

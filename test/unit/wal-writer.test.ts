@@ -249,6 +249,27 @@ describe('rotation', () => {
     expect(scanWal(fs, DIR, () => {}).segments.map((s) => s.scan.header?.salt)).toEqual([100, 101])
   })
 
+  it('starts the new segment after a larger base seq when given one', async () => {
+    const fs = newFs()
+    const w = await create(fs)
+    await w.append(1, 1, payloadFor(1))
+    await expect(w.rotate(-1)).rejects.toThrow(RangeError)
+    expect(await w.rotate(10)).toBe(2)
+    expect(w.lastSeq).toBe(10)
+    expect(() => w.append(2, 1, payloadFor(2))).toThrow(RangeError)
+    await w.append(11, 1, payloadFor(11))
+    // A smaller one is ignored: seqs never go back.
+    await w.rotate(3)
+    await w.close()
+    const wal = scanWal(fs, DIR, () => {}, { mode: 'salvage' })
+    expect(wal.segments.map((s) => [s.scan.header?.baseSeq, s.scan.lastSeq])).toEqual([
+      [0, 1],
+      [10, 11],
+      [11, 11],
+    ])
+    expect(wal.corruption).toMatchObject({ segment: 2, offset: 16 })
+  })
+
   it('serialises concurrent rotations', async () => {
     const fs = newFs()
     const w = await create(fs, 'never')
