@@ -168,7 +168,7 @@ export async function recoverDirectory(p: RecoveryParams): Promise<Recovered> {
       { mode: mode === 'salvage' ? 'salvage' : 'strict' },
     )
     if (scan.header === undefined) {
-      if (isLast && (scan.fileSize < SEGMENT_HEADER_SIZE || allZero(bytes))) {
+      if (isLast && (scan.corruption === undefined || scan.fileSize < SEGMENT_HEADER_SIZE || allZero(bytes))) {
         // Crash while creating the segment: it holds nothing; start it afresh.
         if (bytes.length > 0) brokenFiles.push(keepCopy(fs, seg.path, bytes, 0))
         fs.unlink(seg.path)

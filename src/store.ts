@@ -98,6 +98,19 @@ export interface StoreStats {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve()
+const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
+const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false)
+const yieldTrue = (): boolean => true
+
+/** `result` once `done` settles; no extra promise when nothing is pending (memory mode). */
+function after<T>(done: Promise<void>, result: T): Promise<T> {
+  if (done === RESOLVED) {
+    if (result === true) return RESOLVED_TRUE as Promise<T>
+    if (result === false) return RESOLVED_FALSE as Promise<T>
+    return Promise.resolve(result)
+  }
+  return done.then(() => result)
+}
 const SWEEP_SLICE_MS = 1
 const DEFAULTS = {
   maxKeyBytes: 65_536,
@@ -469,8 +482,8 @@ export class Store<V = unknown> implements TransactionHost {
       validateKey(key, this.#maxKeyBytes)
       const stored = this.#prepare(value)
       const ttlAt = options === undefined ? 0 : this.#expiresAtOf(options)
-      const run = (): Promise<boolean> => this.#set(key, stored, ttlAt, options)
-      return this.#lock.idle ? run() : this.#lock.write(run)
+      if (this.#lock.idle) return this.#set(key, stored, ttlAt, options)
+      return this.#lock.write(() => this.#set(key, stored, ttlAt, options))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -484,7 +497,7 @@ export class Store<V = unknown> implements TransactionHost {
       if (options.ifExists && pos < 0) return Promise.resolve(false)
       if (options.keepTtl && pos >= 0 && expiresAt === 0) expiresAt = this.#mt.expiresAtAt(pos)
     }
-    return this.#commit1({ t: 'set', key, value: stored, expiresAt }).then(() => true)
+    return after(this.#commit1({ t: 'set', key, value: stored, expiresAt }), true)
   }
 
   /**
@@ -496,7 +509,7 @@ export class Store<V = unknown> implements TransactionHost {
       const pos = this.#mt.indexOf(key)
       if (pos < 0) return Promise.resolve(false)
       const existed = !this.#expiredAt(pos)
-      return this.#commit1({ t: 'del', key }).then(() => existed)
+      return after(this.#commit1({ t: 'del', key }), existed)
     })
   }
 
@@ -613,8 +626,8 @@ export class Store<V = unknown> implements TransactionHost {
     return this.#write(key, () => {
       positiveInt('expiresAt', at, true)
       if (this.#live(key) < 0) return Promise.resolve(false)
-      if (at <= this.#clock.now()) return this.#commit1({ t: 'del', key }).then(() => true)
-      return this.#commit1({ t: 'expire', key, expiresAt: at }).then(() => true)
+      if (at <= this.#clock.now()) return this.#commit1({ t: 'del', key }).then(yieldTrue)
+      return this.#commit1({ t: 'expire', key, expiresAt: at }).then(yieldTrue)
     })
   }
 
@@ -626,7 +639,7 @@ export class Store<V = unknown> implements TransactionHost {
     return this.#write(key, () => {
       const pos = this.#live(key)
       if (pos < 0 || this.#mt.expiresAtAt(pos) === 0) return Promise.resolve(false)
-      return this.#commit1({ t: 'expire', key, expiresAt: 0 }).then(() => true)
+      return this.#commit1({ t: 'expire', key, expiresAt: 0 }).then(yieldTrue)
     })
   }
 
@@ -678,7 +691,7 @@ export class Store<V = unknown> implements TransactionHost {
       if (!Number.isSafeInteger(next)) {
         throw new StoreError('KV_NOT_INTEGER', `increment of ${JSON.stringify(key)} would leave the safe-integer range`)
       }
-      return this.#commit1({ t: 'set', key, value: next, expiresAt }).then(() => next)
+      return after(this.#commit1({ t: 'set', key, value: next, expiresAt }), next)
     })
   }
 
