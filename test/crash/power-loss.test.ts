@@ -115,6 +115,7 @@ describe('I/O faults at every file operation', () => {
     it(`never acknowledges a failed write and loses nothing acknowledged (${c.code}${c.shortWrite ? ', short write' : ''})`, async () => {
       // Count the ops of a clean run after open, then fail each one in turn.
       const probe = new MemFs()
+    probe.mkdir(DIR)
       const p = await Store.open<string>({ dir: DIR, fs: probe, compactThresholdBytes: 1024, expirySweepIntervalMs: 0 })
       const opened = probe.opCount
       await workload(p, 200, { acked: new Set(), failed: new Set(), issued: 0 })
@@ -166,4 +167,40 @@ describe('I/O faults at every file operation', () => {
     expect(await r.has('c')).toBe(false)
     await r.close()
   })
+})
+
+describe('torn tail at every byte of the last records', () => {
+  it('opens every time with exactly the complete records, then appends and reopens', async () => {
+    const golden = new MemFs()
+    const s = await Store.open<string>({ dir: DIR, fs: golden, expirySweepIntervalMs: 0 })
+    for (let i = 0; i < 10; i++) await s.set(keyOf(i), valueOf(i))
+    await s.close()
+    const walName = golden.readdir(DIR).find((n) => n.startsWith('wal-')) as string
+    const wal = golden.readFile(`${DIR}/${walName}`)
+    // Record boundaries: replaying a prefix tells which records a cut keeps.
+    const ends: number[] = []
+    const probe = new MemFs()
+    probe.mkdir(DIR)
+    for (let cut = wal.length; cut >= 0 && ends.length < 4; cut--) {
+      probe.putFile(`${DIR}/${walName}`, wal.subarray(0, cut))
+      const r = await Store.open<string>({ dir: DIR, fs: probe, expirySweepIntervalMs: 0 })
+      if (r.stats().recovery?.truncatedTailBytes === 0) ends.push(cut)
+      await r.close()
+      probe.putFile(`${DIR}/${walName}`, wal)
+    }
+    const firstCut = ends[3] as number // start of the third-last record
+    for (let cut = firstCut; cut < wal.length; cut++) {
+      const fs = new MemFs()
+      fs.mkdir(DIR)
+      fs.putFile(`${DIR}/${walName}`, wal.subarray(0, cut))
+      const r = await Store.open<string>({ dir: DIR, fs, expirySweepIntervalMs: 0 })
+      const complete = (await r.keys()).length
+      expect(complete).toBe(ends.filter((e) => e <= cut).length + 6)
+      for (let i = 0; i < 10; i++) await r.set(`new${i}`, 'x')
+      await r.close()
+      const again = await Store.open<string>({ dir: DIR, fs, expirySweepIntervalMs: 0 })
+      expect(await again.count()).toBe(complete + 10)
+      await again.close()
+    }
+  }, 60_000)
 })
