@@ -796,6 +796,42 @@ export class Store<V = unknown> implements TransactionHost {
     })
   }
 
+  /**
+   * Replace element `index` of the list at `key` (negative counts from the end), as
+   * Redis `LSET`. The WAL records only the new element.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` when the key is missing or the index
+   *   is out of range; `KV_WRONG_TYPE`; value errors as for `set`.
+   */
+  lset(key: string, index: number, value: V): Promise<void> {
+    return this.#write(key, () => {
+      if (!Number.isSafeInteger(index)) throw new StoreError('KV_INVALID_ARGUMENT', 'list index must be an integer')
+      const stored = this.#prepareElement(value)
+      const list = this.#collection(key, KvList, 'a list', undefined)
+      if (list === undefined) throw new StoreError('KV_INVALID_ARGUMENT', `no such key ${JSON.stringify(key)}`)
+      const i = index < 0 ? list.length + index : index
+      if (i < 0 || i >= list.length) throw new StoreError('KV_INVALID_ARGUMENT', 'list index out of range')
+      return this.#commit([{ t: 'lset', key, index: i, value: stored }])
+    })
+  }
+
+  /**
+   * Keep only elements `start..stop` (inclusive, Redis `LTRIM` index rules) of the list at
+   * `key`; a list left empty is deleted. A missing key is a no-op.
+   * @throws {@link StoreError} `KV_WRONG_TYPE`, `KV_INVALID_ARGUMENT` for non-integer indices.
+   */
+  ltrim(key: string, start: number, stop: number): Promise<void> {
+    return this.#write(key, () => {
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(stop)) {
+        throw new StoreError('KV_INVALID_ARGUMENT', 'list indices must be integers')
+      }
+      const ops: Op[] = []
+      const list = this.#collection(key, KvList, 'a list', ops)
+      if (list === undefined) return ops.length === 0 ? RESOLVED : this.#commit(ops)
+      ops.push({ t: 'ltrim', key, start, stop })
+      return this.#commit(ops)
+    })
+  }
+
   // --------------------------------------------------------------- hashes
 
   /**
