@@ -58,6 +58,13 @@ const REDIS_CASES: readonly (readonly [string, string, boolean])[] = [
   ['*a*a*a*a*b', 'aaaaaaaa', false],
   ['?*?', 'ab', true],
   ['?*?', 'a', false],
+  ['ab*b', 'ab', false],
+  ['ab*b', 'abb', true],
+  ['a?*?b', 'axb', false],
+  ['*ab*b', 'ab', false],
+  ['*ab*b', 'abb', true],
+  ['*a?*?b', 'axb', false],
+  ['*a?*?b', 'axyb', true],
   // An unclosed bracket runs to the end of the pattern.
   ['[abc', 'b', true],
   ['[abc', 'bc', false],
@@ -173,7 +180,12 @@ const patternUnit = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('a', 'b', 'c', '/') },
   { weight: 1, arbitrary: fc.constant('😀') },
 )
-const patternArb = fc.string({ unit: patternUnit, maxLength: 12 })
+// Few specials but many stars: stresses how star-free segments are placed.
+const starHeavyUnit = fc.constantFrom('*', '*', '?', 'a', 'b', 'b')
+const patternArb = fc.oneof(
+  fc.string({ unit: patternUnit, maxLength: 12 }),
+  fc.string({ unit: starHeavyUnit, maxLength: 12 }),
+)
 const keyUnit = fc.constantFrom(...KEY_UNITS)
 const randomKey = fc.string({ unit: keyUnit, minLength: 1, maxLength: 10 })
 
