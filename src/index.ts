@@ -23,3 +23,12 @@ export type { Change, WatchOptions } from './watch.js'
 export type { RangeBounds } from './memtable.js'
 export { compileGlob } from './glob.js'
 export type { CompiledGlob } from './glob.js'
+export { RwLock } from './rwlock.js'
+
+// Command language (library side of the CLI).
+export { createSession } from './commands/session.js'
+export type { Session } from './commands/session.js'
+export { tokenize, quote } from './commands/tokenizer.js'
+export { commands } from './commands/table.js'
+export type { CommandSpec, CommandContext } from './commands/table.js'
+export type { Reply } from './commands/reply.js'

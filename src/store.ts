@@ -362,6 +362,18 @@ export class Store<V = unknown> implements TransactionHost {
     })
   }
 
+  /**
+   * Version (sequence number of the last write) of `key`, whatever it holds, or
+   * `undefined` when missing or expired. Cheap; used for optimistic checks such as WATCH.
+   * @throws {@link StoreError} `KV_INVALID_KEY`; `KV_CLOSED`.
+   */
+  version(key: string): Promise<number | undefined> {
+    return this.#read(key, () => {
+      const pos = this.#live(key)
+      return pos < 0 ? undefined : this.#mt.versionAt(pos)
+    })
+  }
+
   /** Whether `key` exists (and has not expired). Any type counts. @throws {@link StoreError} `KV_INVALID_KEY`; `KV_CLOSED`. */
   has(key: string): Promise<boolean> {
     return this.#read(key, () => this.#live(key) >= 0)

@@ -1,0 +1,47 @@
+import type { Reply } from '../index.js'
+
+/**
+ * Text for a reply, as redis-cli prints it, with kvstore's seed-session conventions:
+ * bare strings (`Alice`, not `"Alice"`), `(nil)`, `(integer) N`, `(error) …`, numbered
+ * array items, and one bare item per line for key lists (KEYS).
+ */
+export function formatReply(reply: Reply, indent = ''): string {
+  switch (reply.type) {
+    case 'status':
+      return reply.value
+    case 'bulk':
+      return reply.value === null ? '(nil)' : reply.value
+    case 'integer':
+      return `(integer) ${reply.value}`
+    case 'error':
+      return `(error) ${reply.code} ${reply.message}`
+    case 'array': {
+      const items = reply.value
+      if (items === null) return '(nil)'
+      if (items.length === 0) return '(empty array)'
+      if (reply.lines) return items.map((r) => formatReply(r)).join('\n')
+      const width = String(items.length).length
+      return items
+        .map((r, i) => {
+          const label = `${String(i + 1).padStart(width)}) `
+          const body = formatReply(r, indent + ' '.repeat(label.length))
+          return (i === 0 ? '' : indent) + label + body
+        })
+        .join('\n')
+    }
+  }
+}
+
+/** JSON for a reply: null, string, number, array, or `{ "error": { code, message } }`. */
+export function replyToJson(reply: Reply): unknown {
+  switch (reply.type) {
+    case 'status':
+    case 'bulk':
+    case 'integer':
+      return reply.value
+    case 'array':
+      return reply.value === null ? null : reply.value.map(replyToJson)
+    case 'error':
+      return { error: { code: reply.kvCode ?? reply.code, message: `${reply.code} ${reply.message}` } }
+  }
+}
