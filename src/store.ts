@@ -934,8 +934,12 @@ export class Store<V = unknown> implements TransactionHost {
       if (!this.#lock.readable) await this.#lock.read(() => undefined)
       const tx = new Transaction<V>(this, this.#mt.view(), this.#seq)
       const result = await fn(tx)
-      const ok = await this.#exclusive(() => tx.commit())
-      if (ok) return result
+      // Wrapped so the durability promise is not flattened into "no conflict".
+      const outcome = await this.#exclusive(() => ({ done: tx.commit() }))
+      if (outcome.done !== undefined) {
+        await outcome.done
+        return result
+      }
       if (attempt >= retries) {
         throw new StoreError('KV_CONFLICT', `transaction conflicted ${attempt + 1} times`)
       }

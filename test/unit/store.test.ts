@@ -245,3 +245,20 @@ describe('Store (in memory)', () => {
     expect(s.stats()).toMatchObject({ mode: 'memory', keys: 1, seq: 1, recovery: undefined })
   })
 })
+
+describe('transaction commit', () => {
+  it('applies a committed transaction exactly once and resolves after it', async () => {
+    const s = await Store.open<number>()
+    await s.set('a', 1)
+    let runs = 0
+    const r = await s.transaction(async (tx) => {
+      runs++
+      tx.set('a', ((await tx.get('a')) ?? 0) + 1)
+      return 'done'
+    })
+    expect(r).toBe('done')
+    expect(runs).toBe(1)
+    expect(await s.get('a')).toBe(2)
+    expect(s.stats().seq).toBe(2)
+  })
+})
