@@ -31,3 +31,10 @@ export function prefixEnd(prefix: string): string | undefined {
   if (end === 0) return undefined
   return prefix.slice(0, end - 1) + String.fromCharCode(prefix.charCodeAt(end - 1) + 1)
 }
+
+/** Bounds of every key starting with `prefix` (no bounds for the empty prefix). */
+export function prefixBounds(prefix: string): { gte?: string; lt?: string } {
+  if (prefix === '') return {}
+  const end = prefixEnd(prefix)
+  return end === undefined ? { gte: prefix } : { gte: prefix, lt: end }
+}

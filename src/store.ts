@@ -10,7 +10,7 @@ import { ExpiryHeap } from './expiry-heap.js'
 import type { Fs } from './fs/fs.js'
 import { nodeFs } from './fs/node-fs.js'
 import { compileGlob } from './glob.js'
-import { prefixEnd, validateKey } from './key.js'
+import { prefixBounds, prefixEnd, validateKey } from './key.js'
 import { Memtable, type MemtableReader, type RangeBounds } from './memtable.js'
 import type { ProgressEvent, RecoveryMode, SnapshotFormatName, StoreOptions, SyncPolicy } from './options.js'
 import { RECORD_OPS, recoverDirectory, type RecoveryStats } from './recovery.js'
@@ -412,12 +412,7 @@ export class Store<V = unknown> implements TransactionHost {
   #keys(pattern: string): string[] {
     const glob = compileGlob(pattern)
     if (glob.literal !== undefined) return this.#live(glob.literal) >= 0 ? [glob.literal] : []
-    const bounds: RangeBounds = {}
-    if (glob.prefix !== '') {
-      bounds.gte = glob.prefix
-      const end = prefixEnd(glob.prefix)
-      if (end !== undefined) bounds.lt = end
-    }
+    const bounds: RangeBounds = prefixBounds(glob.prefix)
     const result: string[] = []
     const now = this.#mt.expiringCount > 0 ? this.#clock.now() : 0
     const all = glob.matchesAll

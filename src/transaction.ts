@@ -2,7 +2,7 @@ import type { Op } from './codec/ops.js'
 import { KvHash, KvList } from './collections.js'
 import { StoreError } from './errors.js'
 import { compileGlob } from './glob.js'
-import { prefixEnd } from './key.js'
+import { prefixBounds, prefixEnd } from './key.js'
 import type { MemtableReader, MemtableView, RangeBounds } from './memtable.js'
 import { copyBytes, encodedSize } from './value.js'
 
@@ -90,12 +90,7 @@ export class Transaction<V = unknown> {
   async keys(pattern = '*'): Promise<string[]> {
     if (typeof pattern !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'pattern must be a string')
     const glob = compileGlob(pattern)
-    const bounds: RangeBounds = {}
-    if (glob.prefix !== '') {
-      bounds.gte = glob.prefix
-      const end = prefixEnd(glob.prefix)
-      if (end !== undefined) bounds.lt = end
-    }
+    const bounds: RangeBounds = prefixBounds(glob.prefix)
     const out: string[] = []
     for (const [k] of this.#range(bounds, true)) if (glob.matchesAll || glob.match(k)) out.push(k)
     return out
