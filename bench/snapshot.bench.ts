@@ -12,7 +12,7 @@ const G = 'snapshot'
 async function filled(n: number, seed: number): Promise<Store<string>> {
   const s = await Store.open<string>({ expirySweepIntervalMs: 0 })
   const keys = makeKeys(n, seed)
-  await s.batch(keys.map((key) => ({ type: 'set' as const, key, value: VALUE })))
+  for (let i = 0; i < n; i += 10_000) await s.batch(keys.slice(i, i + 10_000).map((key) => ({ type: 'set' as const, key, value: VALUE })))
   return s
 }
 

@@ -11,7 +11,9 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
   const rows: Row[] = []
   const keys = makeKeys(ctx.n, 41)
   const s = await Store.open<unknown>({ expirySweepIntervalMs: 0 })
-  await s.batch(keys.map((key) => ({ type: 'set' as const, key, value: VALUE, ttl: 3_600_000 })))
+  for (let i = 0; i < keys.length; i += 10_000) {
+    await s.batch(keys.slice(i, i + 10_000).map((key) => ({ type: 'set' as const, key, value: VALUE, ttl: 3_600_000 })))
+  }
   const order = shuffle(keys.slice(0, Math.min(200_000, keys.length)), 42)
   let at = 0
   const next = (): string => order[at++ % order.length] as string

@@ -338,9 +338,9 @@ export class Store<V = unknown> implements TransactionHost {
   }
 
   #get(key: string): V | undefined {
-    const pos = this.#live(key)
-    if (pos < 0) return undefined
-    const v = this.#mt.valueAt(pos)
+    const mt = this.#mt
+    const v = mt.get(key)
+    if (v === undefined || (mt.expiringCount > 0 && this.#live(key) < 0)) return undefined
     if (typeof v === 'object' && v !== null && isCollection(v)) throw wrongType(key, 'a plain value')
     return out<V>(v)
   }
@@ -376,7 +376,7 @@ export class Store<V = unknown> implements TransactionHost {
 
   /** Whether `key` exists (and has not expired). Any type counts. @throws {@link StoreError} `KV_INVALID_KEY`; `KV_CLOSED`. */
   has(key: string): Promise<boolean> {
-    return this.#read(key, () => this.#live(key) >= 0)
+    return this.#read(key, () => this.#mt.has(key) && (this.#mt.expiringCount === 0 || this.#live(key) >= 0))
   }
 
   /**

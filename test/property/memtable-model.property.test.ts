@@ -46,11 +46,17 @@ const bounds = fc.record(
 describe('Memtable model', () => {
   it('matches a sorted Map through sets, deletes, clears and views at every step', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 6 }), fc.array(op, { maxLength: 120 }), fc.array(bounds, { maxLength: 4 }), (chunkSize, ops, ranges) => {
+      fc.property(fc.integer({ min: 2, max: 6 }), fc.uniqueArray(key, { maxLength: 150 }), fc.array(op, { maxLength: 120 }), fc.array(bounds, { maxLength: 4 }), (chunkSize, prefill, ops, ranges) => {
         const mt = new Memtable({ chunkSize })
         const model = new Map<string, Row>()
         const views: { view: MemtableReader; rows: Row[] }[] = []
         let version = 0
+        // A sorted base, so later inserts take both paths: one by one and bulk merge.
+        for (const k of prefill) {
+          mt.set(k, -1, ++version, 0)
+          model.set(k, [k, -1, version, 0])
+        }
+        if (prefill.length > 0) views.push({ view: mt.view(), rows: sortedRows(model) })
         for (const o of ops) {
           version++
           switch (o.t) {
