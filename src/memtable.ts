@@ -315,7 +315,6 @@ export class Memtable extends Table {
   #pendVals: unknown[] = []
   #pendVers: number[] = []
   #pendExps: number[] = []
-  readonly #pendPos = new Map<string, number>()
 
   constructor(options: { chunkSize?: number } = {}) {
     super([], [], 0, 0)
@@ -367,31 +366,21 @@ export class Memtable extends Table {
    */
   set(key: string, value: unknown, version: number, expiresAt: number): boolean {
     this.#touch()
-    const pp = this.#pendPos.get(key)
-    if (pp !== undefined) {
-      // Still waiting to be sorted in: update it there.
-      const old = this.#pendExps[pp] as number
-      if (old !== 0) this.expiring--
-      if (expiresAt !== 0) this.expiring++
-      this.#pendVals[pp] = value
-      this.#pendVers[pp] = version
-      this.#pendExps[pp] = expiresAt
-      this.#index.set(key, value)
-      return false
-    }
-    if (!this.#index.has(key)) {
+    const index = this.#index
+    const before = index.size
+    index.set(key, value)
+    if (index.size !== before) {
       // New key: O(1) now; sorted into the chunks when order is next needed.
-      this.#pendPos.set(key, this.#pendKeys.length)
       this.#pendKeys.push(key)
       this.#pendVals.push(value)
       this.#pendVers.push(version)
       this.#pendExps.push(expiresAt)
-      this.#index.set(key, value)
       this.count++
       if (expiresAt !== 0) this.expiring++
       return true
     }
-    this.#index.set(key, value)
+    // Overwrite: the key may still be pending; sort pending keys in first.
+    if (this.#pendKeys.length !== 0) this.#flush()
     const maxes = this.maxes
     const ci = lowerBound(maxes, key, 0, maxes.length)
     let c = this.chunks[ci] as Chunk
@@ -450,7 +439,6 @@ export class Memtable extends Table {
     this.#pendVals = []
     this.#pendVers = []
     this.#pendExps = []
-    this.#pendPos.clear()
     const order = new Array<number>(k)
     for (let i = 0; i < k; i++) order[i] = i
     order.sort((a, b) => ((keys[a] as string) < (keys[b] as string) ? -1 : 1))
@@ -571,7 +559,6 @@ export class Memtable extends Table {
     this.#pendVals = []
     this.#pendVers = []
     this.#pendExps = []
-    this.#pendPos.clear()
   }
 
   /**
