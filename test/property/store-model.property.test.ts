@@ -155,21 +155,21 @@ class SnapshotLoadCmd implements Cmd {
 }
 
 const commands = [
-  fc.tuple(key, value, fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 50 }))).map(([k, v, t]) => new SetCmd(k, v, t)),
+  fc.tuple(key, value, fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }))).map(([k, v, t]) => new SetCmd(k, v, t)),
   key.map((k) => new DeleteCmd(k)),
   key.map((k) => new ReadCmd(k)),
   fc.tuple(fc.constantFrom('', 'a', 'b', 'b:'), fc.boolean(), fc.integer({ min: 0, max: 6 })).map(([p, rev, l]) => new ListCmd(p, rev, l)),
   fc.array(fc.record({ k: key, v: fc.option(value, { nil: null }) }), { maxLength: 4 }).map((ops) => new BatchCmd(ops)),
   fc.constant(new ClearCmd()),
   key.map((k) => new IncrCmd(k)),
-  fc.integer({ min: 1, max: 40 }).map((ms) => new AdvanceCmd(ms)),
+  fc.integer({ min: 5, max: 40 }).map((ms) => new AdvanceCmd(ms)),
   fc.boolean().map((c) => new ReopenCmd(c)),
   fc.constant(new SnapshotLoadCmd()),
 ]
 
 async function runModel(persistent: boolean, runs: number): Promise<void> {
   await fc.assert(
-    fc.asyncProperty(fc.commands(commands, { maxCommands: 30 }), async (cmds) => {
+    fc.asyncProperty(fc.commands(commands, { maxCommands: 30, size: 'large' }), async (cmds) => {
       const clock = new FakeClock()
       const base = persistent ? mkdtempSync(join(tmpdir(), 'kvstore-model-')) : undefined
       const dir = base === undefined ? undefined : join(base, 'db')
