@@ -1029,14 +1029,27 @@ export class Store<V = unknown> implements TransactionHost {
     }
     if (typeof path !== 'string' || path === '') throw new StoreError('KV_INVALID_ARGUMENT', 'snapshot path must be a non-empty string')
     const format = options.format ?? formatFor(path)
-    return this.#serial(() => this.#writeSnapshot(resolvePath(path), format, options.compress))
+    // The view is taken now, so the snapshot holds the state as of this call; writes to
+    // files are serialised so a later snapshot of the same path always lands last.
+    if (!this.#lock.readable) await this.#lock.read(() => undefined)
+    this.#checkOpen()
+    const point = this.#pointInTime()
+    return this.#serial(() => this.#writeSnapshot(resolvePath(path), format, options.compress, point))
   }
 
-  async #writeSnapshot(path: string, format: SnapshotFormatName, compress: 'gzip' | 'brotli' | undefined): Promise<SnapshotResult> {
-    const started = performance.now()
-    const view = this.#mt.view()
-    const seq = this.#seq
+  #pointInTime(): { view: MemtableReader; seq: number } {
     this.#dirtySinceSnapshot = false
+    return { view: this.#mt.view(), seq: this.#seq }
+  }
+
+  async #writeSnapshot(
+    path: string,
+    format: SnapshotFormatName,
+    compress: 'gzip' | 'brotli' | undefined,
+    point = this.#pointInTime(),
+  ): Promise<SnapshotResult> {
+    const started = performance.now()
+    const { view, seq } = point
     const entries = snapshotEntries(view, this.#clock.now())
     const meta = { seq, timestamp: this.#clock.now(), count: entries.count }
     let lastReport = started
