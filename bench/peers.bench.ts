@@ -174,7 +174,7 @@ async function workloads(ctx: BenchContext, e: Engine, keys: string[], rows: Row
       deleted.push(k)
       await e.del(k)
     }
-  }, { ...opt, afterEach: () => e.setMany(deleted.splice(0)) }))
+  }, { ...opt, afterEach: async () => { await e.setMany(deleted.splice(0)); await e.prefix('none:') } }))
   const prefix = prefixFor(keys.length >= 500_000 ? keys.length : 0)
   rows.push(await measure(ctx, G, `keys('${prefix}*')`, e.name, 1, () => e.prefix(prefix), opt))
   const starts = shuffle(keys.slice(0, 1000), 53)
