@@ -315,6 +315,7 @@ export class Memtable extends Table {
   #pendVals: unknown[] = []
   #pendVers: number[] = []
   #pendExps: number[] = []
+  #pendHasExpiry = false
 
   constructor(options: { chunkSize?: number } = {}) {
     super([], [], 0, 0)
@@ -369,32 +370,22 @@ export class Memtable extends Table {
     const index = this.#index
     const before = index.size
     index.set(key, value)
-    if (index.size !== before) {
-      // New key: O(1) now; sorted into the chunks when order is next needed.
-      this.#pendKeys.push(key)
-      this.#pendVals.push(value)
-      this.#pendVers.push(version)
-      this.#pendExps.push(expiresAt)
-      this.count++
-      if (expiresAt !== 0) this.expiring++
-      return true
-    }
-    // Overwrite: the key may still be pending; sort pending keys in first.
-    if (this.#pendKeys.length !== 0) this.#flush()
-    const maxes = this.maxes
-    const ci = lowerBound(maxes, key, 0, maxes.length)
-    let c = this.chunks[ci] as Chunk
-    const i = lowerBound(c.keys, key, 0, c.keys.length)
-    if (c.epoch !== this.#epoch) c = this.#own(ci)
-    c.vals[i] = value
-    c.vers[i] = version
-    this.#setExp(c, i, expiresAt)
-    return false
+    const isNew = index.size !== before
+    if (isNew) this.count++
+    // New key or overwrite: O(1) now; applied to the sorted chunks when order, a
+    // position or an exact expiry count is next needed.
+    this.#pendKeys.push(key)
+    this.#pendVals.push(value)
+    this.#pendVers.push(version)
+    this.#pendExps.push(expiresAt)
+    if (expiresAt !== 0) this.#pendHasExpiry = true
+    return isNew
   }
 
-  /** Insert a key known to be absent from the chunks (count and index already updated). */
-  #insertSorted(key: string, value: unknown, version: number, expiresAt: number): void {
+  /** Apply one pending upsert to the chunks by binary search; keeps `expiring` exact. */
+  #upsertSorted(key: string, value: unknown, version: number, expiresAt: number): void {
     const chunks = this.chunks
+    if (expiresAt !== 0) this.expiring++
     if (chunks.length === 0) {
       chunks.push(new Chunk([key], [value], [version], expiresAt === 0 ? null : [expiresAt], this.#epoch))
       this.maxes.push(key)
@@ -406,6 +397,17 @@ export class Memtable extends Table {
     let c = chunks[ci] as Chunk
     const i = lowerBound(c.keys, key, 0, c.keys.length)
     if (c.epoch !== this.#epoch) c = this.#own(ci)
+    if (c.keys[i] === key) {
+      if (c.exps !== null && c.exps[i] !== 0) this.expiring--
+      c.vals[i] = value
+      c.vers[i] = version
+      if (c.exps !== null) c.exps[i] = expiresAt
+      else if (expiresAt !== 0) {
+        c.exps = new Array<number>(c.keys.length).fill(0)
+        c.exps[i] = expiresAt
+      }
+      return
+    }
     if (i === c.keys.length) {
       c.keys.push(key)
       c.vals.push(value)
@@ -426,25 +428,39 @@ export class Memtable extends Table {
   }
 
   /**
-   * Sort pending inserts into the chunks. Few: one by one; many: one merge pass that
-   * builds fresh chunks (views keep the old ones).
+   * Apply pending upserts to the chunks, in key order (the last write of a key wins).
+   * Few: one by one; many: one merge pass that builds fresh chunks (views keep the old).
    */
   #flush(): void {
     const keys = this.#pendKeys
-    const k = keys.length
     const vals = this.#pendVals
     const vers = this.#pendVers
     const exps = this.#pendExps
+    const k = keys.length
     this.#pendKeys = []
     this.#pendVals = []
     this.#pendVers = []
     this.#pendExps = []
+    this.#pendHasExpiry = false
     const order = new Array<number>(k)
     for (let i = 0; i < k; i++) order[i] = i
-    order.sort((a, b) => ((keys[a] as string) < (keys[b] as string) ? -1 : 1))
-    const existing = this.count - k
-    if (k * 8 < existing) {
-      for (const i of order) this.#insertSorted(keys[i] as string, vals[i], vers[i] as number, exps[i] as number)
+    // Stable by position for equal keys, so the last write of a key sorts last.
+    order.sort((a, b) => {
+      const ka = keys[a] as string
+      const kb = keys[b] as string
+      return ka < kb ? -1 : ka > kb ? 1 : a - b
+    })
+    // Keep only the last write of each key.
+    let m = 0
+    for (let j = 0; j < k; j++) {
+      const i = order[j] as number
+      const next = order[j + 1]
+      if (next !== undefined && keys[next] === keys[i]) continue
+      order[m++] = i
+    }
+    order.length = m
+    if (m * 8 < this.count) {
+      for (const i of order) this.#upsertSorted(keys[i] as string, vals[i], vers[i] as number, exps[i] as number)
       return
     }
     // Merge the chunks' sorted run with the sorted pending run into new chunks.
@@ -456,14 +472,7 @@ export class Memtable extends Table {
     let cr: number[] = []
     let ce: number[] = []
     let anyExp = false
-    const emit = (key: string, value: unknown, version: number, exp: number): void => {
-      ck.push(key)
-      cv.push(value)
-      cr.push(version)
-      ce.push(exp)
-      if (exp !== 0) anyExp = true
-      if (ck.length === load) cut()
-    }
+    let expiring = 0
     const cut = (): void => {
       if (ck.length === 0) return
       outChunks.push(new Chunk(ck, cv, cr, anyExp ? ce : null, this.#epoch))
@@ -474,24 +483,51 @@ export class Memtable extends Table {
       ce = []
       anyExp = false
     }
+    const emit = (key: string, value: unknown, version: number, exp: number): void => {
+      ck.push(key)
+      cv.push(value)
+      cr.push(version)
+      ce.push(exp)
+      if (exp !== 0) {
+        anyExp = true
+        expiring++
+      }
+      if (ck.length === load) cut()
+    }
     let p = 0
     for (const c of this.chunks) {
       for (let i = 0; i < c.keys.length; i++) {
         const key = c.keys[i] as string
-        while (p < k && (keys[order[p] as number] as string) < key) {
+        let pk: string | undefined
+        while (p < m && (pk = keys[order[p] as number] as string) < key) {
           const j = order[p++] as number
-          emit(keys[j] as string, vals[j], vers[j] as number, exps[j] as number)
+          emit(pk, vals[j], vers[j] as number, exps[j] as number)
         }
-        emit(key, c.vals[i], c.vers[i] as number, c.exps === null ? 0 : (c.exps[i] as number))
+        if (p < m && keys[order[p] as number] === key) {
+          const j = order[p++] as number
+          emit(key, vals[j], vers[j] as number, exps[j] as number)
+        } else {
+          emit(key, c.vals[i], c.vers[i] as number, c.exps === null ? 0 : (c.exps[i] as number))
+        }
       }
     }
-    while (p < k) {
+    while (p < m) {
       const j = order[p++] as number
       emit(keys[j] as string, vals[j], vers[j] as number, exps[j] as number)
     }
     cut()
     this.chunks = outChunks
     this.maxes = outMaxes
+    this.expiring = expiring
+  }
+
+  /**
+   * Entries with an expiry. Exact: pending writes are applied first when they could
+   * change it (a TTL is involved), which keeps stores without TTLs on the O(1) path.
+   */
+  override get expiringCount(): number {
+    if (this.#pendKeys.length !== 0 && (this.expiring !== 0 || this.#pendHasExpiry)) this.#flush()
+    return this.expiring
   }
 
   override indexOf(key: string): number {
@@ -559,6 +595,7 @@ export class Memtable extends Table {
     this.#pendVals = []
     this.#pendVers = []
     this.#pendExps = []
+    this.#pendHasExpiry = false
   }
 
   /**
