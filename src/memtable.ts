@@ -325,14 +325,23 @@ export class Memtable extends Table {
   }
 
   /**
-   * Build from sorted, unique keys in O(n). Precondition (checked): `keys` strictly
-   * ascending. `exps` may be null when nothing expires.
+   * Build from sorted, unique keys in O(n). Precondition: `keys` strictly ascending
+   * (checked unless `sortedChecked`). `exps` may be null when nothing expires.
    */
-  static fromSorted(keys: string[], vals: unknown[], vers: number[], exps: number[] | null, options: { chunkSize?: number } = {}): Memtable {
+  static fromSorted(
+    keys: string[],
+    vals: unknown[],
+    vers: number[],
+    exps: number[] | null,
+    options: { chunkSize?: number; sortedChecked?: boolean } = {},
+  ): Memtable {
     const mt = new Memtable(options)
     const load = mt.#load
-    for (let i = 1; i < keys.length; i++) {
-      if (!((keys[i - 1] as string) < (keys[i] as string))) throw new RangeError('fromSorted needs strictly ascending keys')
+    // Callers that already verified the order (snapshot loading) skip the second pass.
+    if (options.sortedChecked !== true) {
+      for (let i = 1; i < keys.length; i++) {
+        if (!((keys[i - 1] as string) < (keys[i] as string))) throw new RangeError('fromSorted needs strictly ascending keys')
+      }
     }
     let expiring = 0
     if (exps !== null) for (const e of exps) if (e !== 0) expiring++

@@ -101,7 +101,8 @@ export async function loadSnapshotFile(
       if (fill > maxVersion) maxVersion = fill
     }
   }
-  const memtable = Memtable.fromSorted(keys, vals, vers, anyExpiry ? exps : null)
+  // Order was checked while reading (and restored by the sort above).
+  const memtable = Memtable.fromSorted(keys, vals, vers, anyExpiry ? exps : null, { sortedChecked: true })
   // Collections decoded from the file belong to no view yet: adopt them into this table's epoch.
   if (memtable.size > 0) adoptCollections(memtable)
   return { memtable, seq: meta.seq, maxVersion, formatVersion: meta.version }
