@@ -84,6 +84,14 @@ export interface StoreOptions {
    * @defaultValue 100
    */
   expirySweepIntervalMs?: number
+  /**
+   * Sliding expiry (refresh on access): a successful `get` or `getEntry` of a key that has
+   * an expiry pushes it to `now + slidingTtlMs`, logged like `expire`. Keys without an
+   * expiry are left alone. The refresh is a write: it gives the key a new version, so
+   * an `atomic().check()` or WATCH on that key sees the read as a change. `0` disables.
+   * @defaultValue 0
+   */
+  slidingTtlMs?: number
   /** Source of time for TTLs. @defaultValue the system clock */
   clock?: Clock
   /** Called while open, load, snapshot and compaction make progress (at most every ~100 ms). */

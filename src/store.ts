@@ -190,6 +190,7 @@ export class Store<V = unknown> implements TransactionHost {
   readonly #snapshotFormat: SnapshotFormatName
   readonly #compactThresholdBytes: number
   readonly #onProgress: ((e: ProgressEvent) => void) | undefined
+  readonly #slidingTtlMs: number
   readonly #expiry = new ExpiryHeap()
   readonly #opWriter = new ByteWriter()
   readonly #feeds = new Set<ChangeFeed>()
@@ -223,6 +224,7 @@ export class Store<V = unknown> implements TransactionHost {
     this.#snapshotFormat = options.snapshotFormat ?? 'binary'
     this.#compactThresholdBytes = options.compactThresholdBytes ?? DEFAULTS.compactThresholdBytes
     this.#onProgress = options.onProgress
+    this.#slidingTtlMs = options.slidingTtlMs ?? 0
     this.#mt = new Memtable()
   }
 
@@ -341,6 +343,7 @@ export class Store<V = unknown> implements TransactionHost {
     const mt = this.#mt
     const v = mt.get(key)
     if (v === undefined || (mt.expiringCount > 0 && this.#live(key) < 0)) return undefined
+    if (this.#slidingTtlMs > 0 && mt.expiringCount > 0) this.#slide(key)
     if (typeof v === 'object' && v !== null && isCollection(v)) throw wrongType(key, 'a plain value')
     return out<V>(v)
   }
@@ -353,9 +356,9 @@ export class Store<V = unknown> implements TransactionHost {
    */
   getEntry(key: string): Promise<Entry<V> | undefined> {
     return this.#read(key, () => {
+      const value = this.#get(key) // may refresh a sliding expiry: read the position after
       const pos = this.#live(key)
-      if (pos < 0) return undefined
-      const value = this.#get(key) as V
+      if (value === undefined || pos < 0) return undefined
       const expiresAt = this.#mt.expiresAtAt(pos)
       const version = this.#mt.versionAt(pos)
       return expiresAt !== 0 ? { value, version, expiresAt } : { value, version }
@@ -1284,6 +1287,15 @@ export class Store<V = unknown> implements TransactionHost {
     return 0
   }
 
+  /** Refresh-on-access: push a live key's expiry to now + slidingTtlMs (logged). */
+  #slide(key: string): void {
+    const pos = this.#live(key)
+    if (pos < 0 || this.#mt.expiresAtAt(pos) === 0 || this.#closed || this.#wal?.failure !== undefined) return
+    // Not awaited: the read must not wait for an fsync. A failed write poisons the WAL,
+    // which later writes report.
+    this.#commit1({ t: 'expire', key, expiresAt: this.#clock.now() + this.#slidingTtlMs }).catch(() => undefined)
+  }
+
   /** Position of `key` when present and not expired, else -1. */
   #live(key: string): number {
     const pos = this.#mt.indexOf(key)
@@ -1643,6 +1655,7 @@ function validateOptions(o: StoreOptions): void {
   checkOption(o, 'compactThresholdBytes', true)
   checkOption(o, 'snapshotIntervalMs', true)
   checkOption(o, 'expirySweepIntervalMs', true)
+  checkOption(o, 'slidingTtlMs', true)
   if (o.clock !== undefined && typeof o.clock?.now !== 'function') throw new StoreError('KV_INVALID_ARGUMENT', 'clock must have now()')
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new StoreError('KV_INVALID_ARGUMENT', 'onProgress must be a function')
 }

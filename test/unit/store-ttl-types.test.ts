@@ -244,3 +244,30 @@ describe('lists and hashes', () => {
     expect(await s.lrange('l')).toEqual(['a', 'b', 'c'])
   })
 })
+
+describe('sliding expiry (slidingTtlMs)', () => {
+  it('refreshes a key with an expiry on every read, durably, and leaves others alone', async () => {
+    const dir = join(tmpDir(), 'db')
+    const clock = new FakeClock()
+    const s = await Store.open<string>({ dir, clock, expirySweepIntervalMs: 0, slidingTtlMs: 100 })
+    await s.set('session', 'x', { ttl: 100 })
+    await s.set('plain', 'y')
+    for (let i = 0; i < 5; i++) {
+      clock.advance(80)
+      expect(await s.get('session')).toBe('x')
+    }
+    expect(await s.ttl('session')).toBe(100)
+    expect(await s.ttl('plain')).toBe(-1)
+    expect((await s.getEntry('session'))?.expiresAt).toBe(clock.now() + 100)
+    await s.close()
+    const again = await Store.open<string>({ dir, clock, expirySweepIntervalMs: 0 })
+    expect(await again.ttl('session')).toBe(100)
+    clock.advance(101)
+    expect(await again.get('session')).toBeUndefined()
+    await again.close()
+  })
+
+  it('rejects a negative slidingTtlMs', async () => {
+    await expect(Store.open({ slidingTtlMs: -1 })).rejects.toMatchObject({ code: 'KV_INVALID_ARGUMENT' })
+  })
+})
