@@ -10,7 +10,8 @@ import { ExpiryHeap } from './expiry-heap.js'
 import type { Fs } from './fs/fs.js'
 import { nodeFs } from './fs/node-fs.js'
 import { compileGlob } from './glob.js'
-import { prefixBounds, prefixEnd, validateKey } from './key.js'
+import { prefixBounds, validateKey } from './key.js'
+import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
 import { Memtable, type MemtableReader, type RangeBounds } from './memtable.js'
 import type { ProgressEvent, RecoveryMode, SnapshotFormatName, StoreOptions, SyncPolicy } from './options.js'
 import { RECORD_OPS, recoverDirectory, type RecoveryStats } from './recovery.js'
@@ -21,6 +22,8 @@ import { listSegments, segmentPath } from './wal/segments.js'
 import { writeSnapshotFile } from './snapshot/write-file.js'
 import { copyBytes, encodedSize, prepareValue } from './value.js'
 import { WalWriter } from './wal/writer.js'
+
+export type { ScanOptions } from './scan-options.js'
 import { Transaction, type TransactionHost } from './transaction.js'
 import { AtomicOperation } from './atomic.js'
 import { ChangeFeed, type Change, type WatchOptions } from './watch.js'
@@ -44,13 +47,6 @@ export interface SetOptions {
 export type BatchOp<V> =
   | { type: 'set'; key: string; value: V; ttl?: number }
   | { type: 'delete'; key: string }
-
-/** Bounds and direction of {@link Store.scan}. `prefix` combines with the other bounds. */
-export interface ScanOptions extends RangeBounds {
-  prefix?: string
-  /** Stop after this many entries. */
-  limit?: number
-}
 
 /** A key with its metadata, from {@link Store.getEntry}. */
 export interface Entry<V> {
@@ -436,9 +432,7 @@ export class Store<V = unknown> implements TransactionHost {
    */
   scan(options: ScanOptions = {}): AsyncIterableIterator<[string, V]> {
     this.#checkOpen()
-    const bounds = scanBounds(options)
-    const limit = options.limit === undefined ? Infinity : positiveInt('limit', options.limit, true)
-    return this.#scan(bounds, limit)
+    return this.#scan(scanBounds(options), scanLimit(options))
   }
 
   async *#scan(bounds: RangeBounds, limit: number): AsyncIterableIterator<[string, V]> {
@@ -1078,8 +1072,10 @@ export class Store<V = unknown> implements TransactionHost {
    * whole contents atomically: readers see the old contents or the new, never a mix.
    * In `dir` mode the loaded contents become the new base snapshot and the old WAL is
    * dropped, so the load survives a crash once it resolves; in `file` mode the store's
-   * file is rewritten. Keys keep the versions and expiry the file carries; keys already
-   * expired are not loaded.
+   * file is rewritten. Keys keep the expiry the file carries (keys already expired are not
+   * loaded). Into a store never written, keys keep the file's versions; otherwise every
+   * loaded key gets the load's one new version, so no `atomic().check()` or WATCH made
+   * before the load can pass after it.
    *
    * @throws {@link StoreError} `KV_CORRUPT` for a damaged file (the store is unchanged),
    *   `KV_IO`, `KV_INVALID_ARGUMENT`, `KV_CLOSED`.
@@ -1092,8 +1088,12 @@ export class Store<V = unknown> implements TransactionHost {
       this.#lock.write(async () => {
         this.#checkWritable()
         const started = performance.now()
-        const loaded = await loadSnapshotFile(this.#fs, abs, (e) => this.#progress({ ...e, phase: 'load' }), this.#seq)
-        // Versions stay monotonic: the store continues after everything the file carries.
+        // A store never written keeps the file's versions; otherwise every loaded key gets
+        // the load's own version, so a check made before the load cannot pass after it.
+        const fresh = this.#seq === 0 && this.#mt.size === 0
+        const stamp = fresh ? undefined : this.#seq + 1
+        const loaded = await loadSnapshotFile(this.#fs, abs, (e) => this.#progress({ ...e, phase: 'load' }), this.#seq, stamp)
+        // Versions stay monotonic: the store continues after everything it installed.
         const seq = Math.max(this.#seq + 1, loaded.maxVersion)
         if (this.#mode === 'dir') {
           await this.#installBase(loaded.memtable, seq)
@@ -1515,7 +1515,8 @@ export class Store<V = unknown> implements TransactionHost {
     let change: Change
     switch (op.t) {
       case 'set':
-        change = { type: 'set', key: op.key, value: op.value, version: seq }
+        // Bytes are copied like every read: a consumer must not reach the stored array.
+        change = { type: 'set', key: op.key, value: out(op.value), version: seq }
         break
       case 'del':
         change = { type: 'delete', key: op.key, version: seq }
@@ -1603,34 +1604,6 @@ function toInteger(key: string, v: unknown): number {
     throw wrongType(key, 'an integer')
   }
   throw new StoreError('KV_NOT_INTEGER', `value of ${JSON.stringify(key)} is not an integer`)
-}
-
-function scanBounds(options: ScanOptions): RangeBounds {
-  if (typeof options !== 'object' || options === null) throw new StoreError('KV_INVALID_ARGUMENT', 'scan options must be an object')
-  const b: RangeBounds = {}
-  for (const name of ['gt', 'gte', 'lt', 'lte', 'prefix'] as const) {
-    const v = options[name]
-    if (v !== undefined && typeof v !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `scan ${name} must be a string`)
-  }
-  if (options.gt !== undefined) b.gt = options.gt
-  if (options.gte !== undefined) b.gte = options.gte
-  if (options.lt !== undefined) b.lt = options.lt
-  if (options.lte !== undefined) b.lte = options.lte
-  if (options.reverse) b.reverse = true
-  if (options.prefix !== undefined && options.prefix !== '') {
-    const p = options.prefix
-    // Intersect the prefix range with the explicit bounds.
-    if ((b.gte === undefined || b.gte < p) && (b.gt === undefined || b.gt < p)) {
-      delete b.gt
-      b.gte = p
-    }
-    const end = prefixEnd(p)
-    if (end !== undefined && (b.lt === undefined || b.lt > end) && (b.lte === undefined || b.lte >= end)) {
-      delete b.lte
-      b.lt = end
-    }
-  }
-  return b
 }
 
 function validateOptions(o: StoreOptions): void {

@@ -2,7 +2,8 @@ import type { Op } from './codec/ops.js'
 import { KvHash, KvList } from './collections.js'
 import { StoreError } from './errors.js'
 import { compileGlob } from './glob.js'
-import { prefixBounds, prefixEnd } from './key.js'
+import { prefixBounds } from './key.js'
+import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
 import type { MemtableReader, MemtableView, RangeBounds } from './memtable.js'
 import { copyBytes, encodedSize } from './value.js'
 
@@ -97,16 +98,9 @@ export class Transaction<V = unknown> {
   }
 
   /** Entries in a range, in order (or reverse), as this transaction sees them; collections are skipped. */
-  async *scan(options: RangeBounds & { prefix?: string; limit?: number } = {}): AsyncIterableIterator<[string, V]> {
-    const bounds: RangeBounds = { ...options }
-    delete (bounds as { prefix?: string }).prefix
-    delete (bounds as { limit?: number }).limit
-    if (options.prefix !== undefined && options.prefix !== '') {
-      bounds.gte = bounds.gte !== undefined && bounds.gte > options.prefix ? bounds.gte : options.prefix
-      const end = prefixEnd(options.prefix)
-      if (end !== undefined && (bounds.lt === undefined || bounds.lt > end)) bounds.lt = end
-    }
-    const limit = options.limit ?? Infinity
+  async *scan(options: ScanOptions = {}): AsyncIterableIterator<[string, V]> {
+    const bounds = scanBounds(options)
+    const limit = scanLimit(options)
     let n = 0
     for (const [k, v] of this.#range(bounds, false)) {
       if (n++ >= limit) return
@@ -136,6 +130,7 @@ export class Transaction<V = unknown> {
 
   /** Read the integer at `key` (0 when missing), add `by`, buffer the result and return it. */
   async incr(key: string, by = 1): Promise<number> {
+    if (!Number.isSafeInteger(by)) throw new StoreError('KV_INVALID_ARGUMENT', `increment must be a safe integer, got ${String(by)}`)
     const cur = await this.get(key)
     let n = 0
     if (cur !== undefined) {

@@ -33,7 +33,8 @@ export interface LoadedSnapshot {
  * Read a snapshot file (format detected from its first bytes) into a new memtable.
  *
  * Entries without a version (seed version-1 files) get `max(baseSeq, file seq) + 1`,
- * so every stored key has a non-zero version. Unsorted input (JSON v1 object order)
+ * so every stored key has a non-zero version; with `stampVersion` every entry gets that
+ * version instead. Unsorted input (JSON v1 object order)
  * is sorted; duplicate keys keep the last occurrence.
  *
  * @throws {@link StoreError} `KV_CORRUPT` for an unrecognised or damaged file; `KV_IO`
@@ -44,6 +45,7 @@ export async function loadSnapshotFile(
   path: string,
   onProgress?: (e: ProgressEvent) => void,
   baseSeq = 0,
+  stampVersion?: number,
 ): Promise<LoadedSnapshot> {
   const format = detect(fs, path)
   let keys: string[] = []
@@ -92,6 +94,7 @@ export async function loadSnapshotFile(
     vers = r2
     exps = e2
   }
+  if (stampVersion !== undefined) vers.fill(stampVersion)
   let maxVersion = 0
   for (const v of vers) if (v > maxVersion) maxVersion = v
   const fill = Math.max(baseSeq, meta.seq) + 1

