@@ -8,6 +8,8 @@
 //   view and is cloned before it is changed (copy-on-write);
 // - exps is null until a key in that chunk gets an expiry.
 
+import { lowerBound, upperBound } from './lower-bound.js'
+
 /** Bounds of an ordered walk. Lower bounds: `gt`/`gte`; upper: `lt`/`lte`. */
 export interface RangeBounds {
   gt?: string
@@ -71,26 +73,6 @@ class Chunk {
   clone(epoch: number): Chunk {
     return new Chunk(this.keys.slice(), this.vals.slice(), this.vers.slice(), this.exps === null ? null : this.exps.slice(), epoch)
   }
-}
-
-/** First index in `arr[lo..hi)` whose element is >= key. */
-function lowerBound(arr: readonly string[], key: string, lo: number, hi: number): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if ((arr[mid] as string) < key) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
-/** First index in `arr[lo..hi)` whose element is > key. */
-function upperBound(arr: readonly string[], key: string, lo: number, hi: number): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if ((arr[mid] as string) <= key) lo = mid + 1
-    else hi = mid
-  }
-  return lo
 }
 
 class TableCursor implements MemtableCursor {
