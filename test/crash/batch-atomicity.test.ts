@@ -1,46 +1,20 @@
 // kill -9 while large batches and transactions commit: after every crash each batch is
 // all there or all absent, the surviving batches are exactly the first ones issued,
 // and every acknowledged batch survived.
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../../src/index.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { GROUP, UNIQUE, batchOf, groupKey, uniqueKey, valueOf } from './batch-child.js'
+import { runUntilKilled } from './run-until-killed.js'
 
 const CHILD = fileURLToPath(new URL('./batch-child.ts', import.meta.url))
 const CYCLES = 8
 
 /** Run one child until SIGKILL, `killAfterMs` after it opened the store; resolves with the acknowledged batch numbers. */
 function runChild(dir: string, cycle: number, compactBytes: number, killAfterMs: number): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(cycle), String(compactBytes)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    const acked: number[] = []
-    let buf = ''
-    let stderr = ''
-    let timer: NodeJS.Timeout | undefined
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', (chunk: string) => {
-      buf += chunk
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (line === 'ready') timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
-        else acked.push(Number(line))
-      }
-    })
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      if (signal !== 'SIGKILL') reject(new Error(`batch child exited on its own (code ${code}): ${stderr}`))
-      else resolve(acked)
-    })
-  })
+  return runUntilKilled(CHILD, [dir, String(cycle), String(compactBytes)], killAfterMs)
 }
 
 /**

@@ -3,13 +3,13 @@
 // acknowledged write is there with its value, that the writes of each cycle that
 // survived form a prefix of the order they were issued in, and that batches are
 // all-or-nothing. `npm run crash-test` runs 1,000 cycles; the test suite runs 30.
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Store, type SyncPolicy } from '../../src/index.js'
+import { runUntilKilled } from './run-until-killed.js'
 
 const CHILD = fileURLToPath(new URL('./writer-child.ts', import.meta.url))
 
@@ -30,39 +30,8 @@ export interface KillLoopReport {
   seconds: number
 }
 
-interface CycleResult {
-  acked: number[]
-  stderr: string
-}
-
-function runChild(dir: string, cycle: number, sync: SyncPolicy, compactBytes: number, killAfterMs: number): Promise<CycleResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(cycle), sync, String(compactBytes)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    const acked: number[] = []
-    let buf = ''
-    let stderr = ''
-    let timer: NodeJS.Timeout | undefined
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', (chunk: string) => {
-      buf += chunk
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (line === 'ready') timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
-        else acked.push(Number(line))
-      }
-    })
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      if (signal !== 'SIGKILL') reject(new Error(`writer exited on its own (code ${code}): ${stderr}`))
-      else resolve({ acked, stderr })
-    })
-  })
+function runChild(dir: string, cycle: number, sync: SyncPolicy, compactBytes: number, killAfterMs: number): Promise<number[]> {
+  return runUntilKilled(CHILD, [dir, String(cycle), sync, String(compactBytes)], killAfterMs)
 }
 
 /** Run `cycles` kill/reopen/verify cycles in a fresh directory. */
@@ -82,7 +51,7 @@ export async function runKillLoop(options: { cycles: number; sync?: SyncPolicy; 
     for (let cycle = 0; cycle < options.cycles; cycle++) {
       // Small compaction threshold on some cycles, so kills also land mid-compaction.
       const compactBytes = cycle % 3 === 0 ? 32 * 1024 : 0
-      const { acked } = await runChild(dir, cycle, sync, compactBytes, 20 + Math.floor(rand() * 250))
+      const acked = await runChild(dir, cycle, sync, compactBytes, 20 + Math.floor(rand() * 250))
       const maxAcked = acked.length === 0 ? -1 : Math.max(...acked)
       report.ackedWrites += acked.length
       ackedUpTo.push(maxAcked)
