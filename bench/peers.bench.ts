@@ -1,15 +1,16 @@
-// The same workloads on lmdb, classic-level and NeDB, and on kvstore in directory mode.
-// kvstore's in-memory figures for these workloads come from core.bench.ts, and its
-// durable-write figures from durability.bench.ts (same workload names).
-import { join } from 'node:path'
+// The same workloads on kvstore (in a directory with sync 'never', in a directory with
+// sync 'always' for durable writes, and in memory), lmdb, classic-level and NeDB.
 import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { open as openLmdb } from 'lmdb'
 import { Store } from '../src/index.js'
 import { prefixFor } from './core.bench.js'
+import { writersLabel } from './durability.bench.js'
 import { concurrentRate } from './lib/concurrent.js'
+import { metric, Rows, timeOnce, type BenchContext, type Row } from './lib/context.js'
 import { makeKeys, shuffle, VALUE } from './lib/data.js'
-import { measure, metric, timeOnce, type BenchContext, type Row } from './lib/harness.js'
+import { measure } from './lib/tinybench.js'
 
 // NeDB is CommonJS whose typings declare a default export; load it as CommonJS does.
 interface NedbCursor<T> extends PromiseLike<T[]> {
@@ -19,7 +20,7 @@ interface NedbCursor<T> extends PromiseLike<T[]> {
 interface Nedb<T> {
   loadDatabaseAsync(): Promise<void>
   insertAsync(docs: T[]): Promise<unknown>
-  findOneAsync(q: object): Promise<T | null>
+  findOneAsync(q: object): PromiseLike<T | null>
   findAsync(q: object): NedbCursor<T>
   updateAsync(q: object, doc: T, opts: { upsert: boolean }): Promise<unknown>
   removeAsync(q: object, opts: object): Promise<number>
@@ -29,75 +30,119 @@ const Datastore = createRequire(import.meta.url)('@seald-io/nedb') as new <T>(op
 
 const G = 'peers'
 const BATCH = 1000
+const KV_NEVER = "kvstore (dir, 'never')"
+const KV_ALWAYS = "kvstore (dir, 'always')"
+const KV_MEMORY = 'kvstore (memory)'
 
+/** One engine's way of doing each workload; a missing method = workload not run. */
 interface Engine {
   name: string
+  /** Appended to every row of the engine. */
   note?: string
-  get(k: string): unknown
-  /** 1,000 writes issued together, then awaited (each engine's batching path). */
-  setMany(keys: string[]): Promise<unknown>
-  del(k: string): Promise<unknown> | unknown
-  prefix(p: string): Promise<string[]>
-  scan(start: string, limit: number): Promise<number>
-  batch(keys: string[]): Promise<unknown>
-  /** One write that resolves only once durable; undefined when the engine cannot. */
-  durable?: (k: string) => Promise<unknown>
-  close(): Promise<void>
-  reopen(): Promise<void>
+  /** Point read; may answer synchronously (lmdb) or with a thenable (NeDB). */
+  get?(k: string): unknown
+  /** Writes of existing or new keys, all issued at once, then awaited (the engine's batching path). */
+  setMany?(keys: string[]): Promise<unknown>
+  delMany?(keys: string[]): Promise<unknown>
+  prefix?(p: string): Promise<string[]>
+  prefixNote?: string
+  scan?(start: string, limit: number): Promise<number>
+  batch?(keys: string[]): Promise<unknown>
+  /** One write that resolves once durable. */
+  durable?(k: string): Promise<unknown>
+  durableNote?: string
+  /** Close and open again (timed as the open of the n-entry store). */
+  reopen?(): Promise<void>
+  /** Untimed: bring the engine to a steady state after a task (kvstore sorts in pending writes). */
+  settle?(): Promise<unknown>
+  close(): Promise<unknown>
 }
 
-async function kvstoreEngine(dir: string, keys: string[]): Promise<Engine> {
-  let s = await Store.open<string>({ dir, sync: 'never', expirySweepIntervalMs: 0 })
-  for (let i = 0; i < keys.length; i += 10_000) await s.batch(keys.slice(i, i + 10_000).map((key) => ({ type: 'set' as const, key, value: VALUE })))
-  await s.compact()
+function kvstoreOps(get: () => Store<string>): Omit<Engine, 'name' | 'close'> {
   return {
-    name: "kvstore (dir, 'never')",
-    get: (k) => s.get(k),
-    setMany: (ks) => Promise.all(ks.map((k) => s.set(k, VALUE))),
-    del: (k) => s.delete(k),
-    prefix: (p) => s.keys(`${p}*`),
+    get: (k) => get().get(k),
+    setMany: (ks) => Promise.all(ks.map((k) => get().set(k, VALUE))),
+    delMany: (ks) => Promise.all(ks.map((k) => get().delete(k))),
+    prefix: (p) => get().keys(`${p}*`),
+    prefixNote: "keys('prefix*')",
     scan: async (start, limit) => {
-      let n = 0
-      for await (const _ of s.scan({ gte: start, limit })) n++
-      return n
+      let c = 0
+      for await (const _ of get().scan({ gte: start, limit })) c++
+      return c
     },
-    batch: (ks) => s.batch(ks.map((key) => ({ type: 'set' as const, key, value: VALUE }))),
-    close: () => s.close(),
-    reopen: async () => {
-      await s.close()
-      s = await Store.open<string>({ dir, sync: 'never', expirySweepIntervalMs: 0 })
-    },
+    batch: (ks) => get().batch(ks.map((key) => ({ type: 'set' as const, key, value: VALUE }))),
+    settle: () => get().keys('none:*'),
   }
 }
 
+async function fillKvstore(s: Store<string>, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 10_000) await s.batch(keys.slice(i, i + 10_000).map((key) => ({ type: 'set' as const, key, value: VALUE })))
+  await s.keys('none:*')
+}
+
+async function kvstoreDir(dir: string, keys: string[]): Promise<Engine> {
+  const opts = { dir, sync: 'never' as const, expirySweepIntervalMs: 0 }
+  let s = await Store.open<string>(opts)
+  await fillKvstore(s, keys)
+  await s.compact()
+  return {
+    name: KV_NEVER,
+    ...kvstoreOps(() => s),
+    reopen: async () => {
+      await s.close()
+      s = await Store.open<string>(opts)
+    },
+    close: () => s.close(),
+  }
+}
+
+/** The directory of {@link kvstoreDir}, opened again with sync: 'always', for durable writes only. */
+async function kvstoreAlways(dir: string): Promise<Engine> {
+  const s = await Store.open<string>({ dir, sync: 'always', expirySweepIntervalMs: 0 })
+  // The 'never' workloads left a big WAL; compact now so the automatic compaction it would
+  // trigger does not run during the timed writes (each engine starts from a steady state).
+  await s.compact()
+  return { name: KV_ALWAYS, durable: (k) => s.set(k, VALUE), durableNote: 'group commit: one fdatasync per batch of waiting writes', close: () => s.close() }
+}
+
+async function kvstoreMemory(keys: string[]): Promise<Engine> {
+  const s = await Store.open<string>({ expirySweepIntervalMs: 0 })
+  await fillKvstore(s, keys)
+  return { name: KV_MEMORY, ...kvstoreOps(() => s), close: () => s.close() }
+}
+
 async function lmdbEngine(dir: string, keys: string[]): Promise<Engine> {
-  // overlappingSync off: a put resolves once its commit is durable, like sync: 'always'.
-  const opts = { path: dir, compression: false, overlappingSync: false, encoding: 'string' as const }
+  // Default options (overlappingSync on): a write resolves once committed and visible;
+  // with separateFlushed, its `.flushed` resolves once that commit is fsynced.
+  const opts = { path: dir, compression: false, encoding: 'string' as const, separateFlushed: true }
   let db = openLmdb<string, string>(opts)
   for (let i = 0; i < keys.length; i += 10_000) await db.batch(() => { for (const k of keys.slice(i, i + 10_000)) void db.put(k, VALUE) })
+  await db.flushed
   return {
     name: 'lmdb',
     get: (k) => db.get(k),
     setMany: (ks) => Promise.all(ks.map((k) => db.put(k, VALUE))),
-    del: (k) => db.remove(k),
+    delMany: (ks) => Promise.all(ks.map((k) => db.remove(k))),
     prefix: async (p) => {
       const out: string[] = []
       for (const k of db.getKeys({ start: p, end: `${p}\uffff` })) out.push(k as string)
       return out
     },
+    prefixNote: 'getKeys({ start, end }): getRange without decoding values',
     scan: async (start, limit) => {
-      let n = 0
-      for (const _ of db.getRange({ start, limit })) n++
-      return n
+      let c = 0
+      for (const _ of db.getRange({ start, limit })) c++
+      return c
     },
     batch: (ks) => db.batch(() => { for (const k of ks) void db.put(k, VALUE) }),
-    durable: (k) => db.put(k, VALUE),
-    close: () => db.close(),
+    durable: (k) => (db.put(k, VALUE) as Promise<boolean> & { flushed: Promise<unknown> }).flushed,
+    durableNote: "put(), awaited until its commit is flushed (.flushed)",
     reopen: async () => {
       await db.close()
       db = openLmdb<string, string>(opts)
       db.get(keys[0] as string)
     },
+    close: () => db.close(),
   }
 }
 
@@ -105,21 +150,25 @@ async function levelEngine(dir: string, keys: string[]): Promise<Engine> {
   let db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' })
   await db.open()
   for (let i = 0; i < keys.length; i += 10_000) await db.batch(keys.slice(i, i + 10_000).map((key) => ({ type: 'put' as const, key, value: VALUE })))
+  // Steady state: the bulk load's level-0 files compacted before anything is timed.
+  await db.compactRange('', '\uffff')
   return {
     name: 'classic-level',
     get: (k) => db.get(k),
     setMany: (ks) => Promise.all(ks.map((k) => db.put(k, VALUE))),
-    del: (k) => db.del(k),
+    delMany: (ks) => Promise.all(ks.map((k) => db.del(k))),
     prefix: (p) => db.keys({ gte: p, lt: `${p}\uffff` }).all(),
+    prefixNote: 'keys iterator with gte/lt',
     scan: async (start, limit) => (await db.iterator({ gte: start, limit }).all()).length,
     batch: (ks) => db.batch(ks.map((key) => ({ type: 'put' as const, key, value: VALUE }))),
     durable: (k) => db.put(k, VALUE, { sync: true }),
-    close: () => db.close(),
+    durableNote: 'put(k, v, { sync: true })',
     reopen: async () => {
       await db.close()
       db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' })
       await db.open()
     },
+    close: () => db.close(),
   }
 }
 
@@ -128,75 +177,128 @@ interface Doc {
   v: string
 }
 
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
 async function nedbEngine(file: string, keys: string[]): Promise<Engine> {
   let db = new Datastore<Doc>({ filename: file })
   await db.loadDatabaseAsync()
   await db.insertAsync(keys.map((k) => ({ _id: k, v: VALUE })))
+  const upsert = (k: string): Promise<unknown> => db.updateAsync({ _id: k }, { _id: k, v: VALUE }, { upsert: true })
   return {
     name: 'nedb',
-    note: `${keys.length.toLocaleString('en')} keys; appends without fsync`,
+    note: `${keys.length.toLocaleString('en')} keys`,
     get: (k) => db.findOneAsync({ _id: k }),
-    setMany: (ks) => Promise.all(ks.map((k) => db.updateAsync({ _id: k }, { _id: k, v: VALUE }, { upsert: true }))),
-    del: (k) => db.removeAsync({ _id: k }, {}),
-    prefix: async (p) => (await db.findAsync({ _id: { $gte: p, $lt: `${p}\uffff` } }).sort({ _id: 1 })).map((d: Doc) => d._id),
+    setMany: (ks) => Promise.all(ks.map(upsert)),
+    delMany: (ks) => Promise.all(ks.map((k) => db.removeAsync({ _id: k }, {}))),
+    prefix: async (p) => (await db.findAsync({ _id: new RegExp(`^${escapeRegExp(p)}`) }).sort({ _id: 1 })).map((d: Doc) => d._id),
+    prefixNote: 'find({ _id: /^prefix/ }).sort(): a regex is a full O(n) scan',
     scan: async (start, limit) => (await db.findAsync({ _id: { $gte: start } }).sort({ _id: 1 }).limit(limit)).length,
-    batch: (ks) => Promise.all(ks.map((k) => db.updateAsync({ _id: k }, { _id: k, v: VALUE }, { upsert: true }))),
-    close: async () => {
-      await db.compactDatafileAsync()
-    },
+    batch: (ks) => Promise.all(ks.map(upsert)),
+    durable: upsert,
+    durableNote: 'NOT durable: NeDB appends without fsync; same loop for comparison',
     reopen: async () => {
       db = new Datastore<Doc>({ filename: file })
       await db.loadDatabaseAsync()
     },
+    close: () => db.compactDatafileAsync(),
   }
 }
 
-async function workloads(ctx: BenchContext, e: Engine, keys: string[], rows: Row[]): Promise<void> {
-  // Open time of the freshly loaded n-entry store (kvstore: compacted, so snapshot + empty WAL).
-  const ms = await timeOnce(() => e.reopen())
-  rows.push(metric(ctx, G, `open a ${keys.length.toLocaleString('en')}-entry store`, e.name, ms, 'ms', e.note))
+/** Every workload `e` supports, in table order. */
+async function workloads(ctx: BenchContext, e: Engine, keys: string[], fresh: string[], rows: Rows): Promise<void> {
+  const with_ = (...parts: (string | undefined)[]): { note?: string } => {
+    const s = [e.note, ...parts].filter((p) => p !== undefined && p !== '').join('; ')
+    return s === '' ? {} : { note: s }
+  }
+  if (e.reopen !== undefined) {
+    const wl = `open a ${keys.length.toLocaleString('en')}-entry store`
+    if (ctx.wants(G, wl, e.name)) rows.add(metric(ctx, G, wl, e.name, await timeOnce(() => e.reopen?.()), 'ms', with_()))
+  }
   const order = shuffle(keys.slice(0, Math.min(200_000, keys.length)), 51)
   let at = 0
   const next = (): string => order[at++ % order.length] as string
-  const note = e.note
-  const opt = note === undefined ? {} : { note }
-  rows.push(await measure(ctx, G, 'get', e.name, BATCH, async () => {
-    for (let i = 0; i < BATCH; i++) await e.get(next())
-  }, opt))
-  rows.push(await measure(ctx, G, 'set (overwrite)', e.name, BATCH, () => e.setMany(Array.from({ length: BATCH }, next)), { note: `${note ? `${note}; ` : ''}1,000 in flight` }))
-  const fresh = makeKeys(200_000, 52, 'n')
-  let f = 0
-  rows.push(await measure(ctx, G, 'set (new keys)', e.name, BATCH, () => e.setMany(Array.from({ length: BATCH }, () => fresh[f++ % fresh.length] as string)), { note: `${note ? `${note}; ` : ''}1,000 in flight` }))
-  const deleted: string[] = []
-  rows.push(await measure(ctx, G, 'delete', e.name, BATCH, async () => {
-    for (let i = 0; i < BATCH; i++) {
-      const k = next()
-      deleted.push(k)
-      await e.del(k)
-    }
-  }, { ...opt, afterEach: async () => { await e.setMany(deleted.splice(0)); await e.prefix('none:') } }))
-  const prefix = prefixFor(keys.length >= 500_000 ? keys.length : 0)
-  rows.push(await measure(ctx, G, `keys('${prefix}*')`, e.name, 1, () => e.prefix(prefix), opt))
-  const starts = shuffle(keys.slice(0, 1000), 53)
-  let s = 0
-  rows.push(await measure(ctx, G, 'scan 1,000', e.name, 1000, () => e.scan(starts[s++ % starts.length] as string, 1000), opt))
-  rows.push(await measure(ctx, G, 'batch of 1,000 writes', e.name, BATCH, () => e.batch(Array.from({ length: BATCH }, next)), opt))
-  const durable = e.durable
+  const settle = { afterEach: async () => { await e.settle?.() } }
+  const { get, setMany, delMany, prefix, scan, batch, durable } = e
+  if (get !== undefined) {
+    rows.add(await measure(ctx, G, 'get', e.name, BATCH, async () => {
+      for (let i = 0; i < BATCH; i++) {
+        // lmdb answers synchronously; NeDB returns a thenable cursor, not a Promise.
+        const r = get(next()) as { then?: unknown } | undefined
+        if (typeof r?.then === 'function') await r
+      }
+    }, with_('one at a time')))
+  }
+  if (setMany !== undefined) {
+    rows.add(await measure(ctx, G, 'set (overwrite), 1,000 in flight', e.name, BATCH, () => setMany(Array.from({ length: BATCH }, next)), { ...with_(), ...settle }))
+    let f = 0
+    rows.add(await measure(ctx, G, 'set (new keys), 1,000 in flight', e.name, BATCH, () => setMany(Array.from({ length: BATCH }, () => fresh[f++ % fresh.length] as string)), { ...with_('new keys stay: the store grows'), ...settle }))
+  }
+  if (delMany !== undefined && setMany !== undefined) {
+    let deleted: string[] = []
+    rows.add(await measure(ctx, G, 'delete, 1,000 in flight', e.name, BATCH, () => {
+      deleted = Array.from({ length: BATCH }, next)
+      return delMany(deleted)
+    }, { ...with_('deleted keys put back after each batch, untimed'), afterEach: async () => { await setMany(deleted); await e.settle?.() } }))
+  }
+  if (prefix !== undefined) {
+    const p = prefixFor(keys.length >= 500_000 ? keys.length : 0)
+    const matches = (await prefix(p)).length
+    rows.add(await measure(ctx, G, `keys('${p}*')`, e.name, 1, () => prefix(p), with_(`${matches} keys per call`, e.prefixNote)))
+  }
+  if (scan !== undefined) {
+    const starts = shuffle(keys.slice(0, 1000), 53)
+    let s = 0
+    rows.add(await measure(ctx, G, 'scan 1,000', e.name, 1000, () => scan(starts[s++ % starts.length] as string, 1000), with_('entries/s, key and value, in order')))
+  }
+  if (batch !== undefined) {
+    rows.add(await measure(ctx, G, 'batch of 1,000 writes', e.name, BATCH, () => batch(Array.from({ length: BATCH }, next)), { ...with_('writes/s'), ...settle }))
+  }
   if (durable !== undefined) {
     for (const writers of [1, 16, 1000]) {
-      rows.push(await concurrentRate(ctx, G, `durable write, ${writers} writer${writers > 1 ? 's' : ''}`, e.name, writers, ctx.quick ? 300 : 2000, (i) => durable(`d${writers}:${i}`)))
+      rows.add(await concurrentRate(ctx, G, writersLabel(writers), e.name, writers, (i) => durable(`d${writers}:${i}`), with_(e.durableNote)))
     }
   }
-  await e.close()
 }
 
 export async function run(ctx: BenchContext): Promise<Row[]> {
-  const rows: Row[] = []
+  const rows = new Rows()
   const keys = makeKeys(ctx.n, 1)
-  await workloads(ctx, await kvstoreEngine(join(ctx.tmp, 'kvstore'), keys), keys, rows)
-  await workloads(ctx, await lmdbEngine(join(ctx.tmp, 'lmdb'), keys), keys, rows)
-  await workloads(ctx, await levelEngine(join(ctx.tmp, 'level'), keys), keys, rows)
+  const fresh = makeKeys(ctx.n, 52, 'n')
   const nedbKeys = keys.slice(0, ctx.quick ? 5_000 : 50_000)
-  await workloads(ctx, await nedbEngine(join(ctx.tmp, 'nedb.db'), nedbKeys), nedbKeys, rows)
-  return rows
+  const kvDir = join(ctx.tmp, 'kvstore')
+  const builders: [string, () => Promise<Engine>, string[]][] = [
+    [KV_NEVER, () => kvstoreDir(kvDir, keys), keys],
+    [KV_ALWAYS, () => kvstoreAlways(kvDir), keys],
+    [KV_MEMORY, () => kvstoreMemory(keys), keys],
+    ['lmdb', () => lmdbEngine(join(ctx.tmp, 'lmdb'), keys), keys],
+    ['classic-level', () => levelEngine(join(ctx.tmp, 'level'), keys), keys],
+    ['nedb', () => nedbEngine(join(ctx.tmp, 'nedb.db'), nedbKeys), nedbKeys],
+  ]
+  const names = (ks: string[]): string[] => [
+    `open a ${ks.length.toLocaleString('en')}-entry store`,
+    'get',
+    'set (overwrite), 1,000 in flight',
+    'set (new keys), 1,000 in flight',
+    'delete, 1,000 in flight',
+    `keys('${prefixFor(ks.length >= 500_000 ? ks.length : 0)}*')`,
+    'scan 1,000',
+    'batch of 1,000 writes',
+    ...[1, 16, 1000].map(writersLabel),
+  ]
+  const wanted = (name: string, ks: string[]): boolean => names(ks).some((w) => ctx.wants(G, w, name))
+  for (const [name, build, ks] of builders) {
+    // The 'always' engine reopens the 'never' engine's directory, so that one is built for it too.
+    if (!wanted(name, ks) && !(name === KV_NEVER && wanted(KV_ALWAYS, ks))) continue
+    const t = performance.now()
+    const e = await build()
+    ctx.log(`  ${G} | built ${name} with ${ks.length.toLocaleString('en')} keys in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    try {
+      await workloads(ctx, e, ks, fresh, rows)
+    } finally {
+      await e.close()
+    }
+  }
+  return rows.list
 }

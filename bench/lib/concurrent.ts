@@ -1,9 +1,10 @@
-import type { BenchContext, Row } from './harness.js'
-import { fmtRate } from './harness.js'
+// Concurrent writers: N loops each awaiting one write after another.
+import { fmtRate, type BenchContext, type Row } from './context.js'
 
 /**
- * Run `writers` loops that each await `write(i)` back to back for `ms`; report writes/s
- * and per-write latency (mean, p99) as a rate row.
+ * Run `writers` loops that each await `write(i)` back to back for `ctx.concurrentMs`;
+ * report writes/s and the latency of one write (mean, p99). Undefined when `--only`
+ * excludes it.
  */
 export async function concurrentRate(
   ctx: BenchContext,
@@ -11,19 +12,19 @@ export async function concurrentRate(
   workload: string,
   engine: string,
   writers: number,
-  ms: number,
   write: (i: number) => Promise<unknown>,
-  note?: string,
-): Promise<Row> {
+  extra: { note?: string; id?: string } = {},
+): Promise<Row | undefined> {
+  if (!ctx.wants(group, workload, engine)) return undefined
   let i = 0
   let done = 0
   const lat: number[] = []
-  const end = performance.now() + ms
+  const end = performance.now() + ctx.concurrentMs
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
       const t = performance.now()
       await write(i++)
-      if (lat.length < 200_000) lat.push(performance.now() - t)
+      if (lat.length < 500_000) lat.push(performance.now() - t)
       done++
     }
   }
@@ -39,8 +40,9 @@ export async function concurrentRate(
     opsPerSec: done / secs,
     meanUs: mean * 1000,
     p99Us: (lat[Math.floor(lat.length * 0.99)] ?? 0) * 1000,
+    opsPerSample: 1,
+    ...extra,
   }
-  if (note !== undefined) row.note = note
   ctx.log(`  ${group} | ${workload} | ${engine}: ${fmtRate(row.opsPerSec as number)} writes/s`)
   return row
 }

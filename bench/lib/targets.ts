@@ -1,0 +1,92 @@
+// The performance targets of the issue and the spec, checked against one run's rows.
+import { fmtNum, fmtRate, type Row } from './context.js'
+
+/** One target: what it asks, what this run measured, whether it holds. */
+export interface TargetResult {
+  target: string
+  actual: string
+  /** undefined when the rows it needs were not measured (e.g. `--only`). */
+  met: boolean | undefined
+}
+
+const KV_DIR = "kvstore (dir, 'never')"
+const KV_ALWAYS = "kvstore (dir, 'always')"
+const PEERS = ['lmdb', 'classic-level', 'nedb']
+const NON_DURABLE = /^(get|set|delete|keys|scan|batch)/
+
+/** Every peer row of `engine` on a workload matching `re`, against the peers in `against`. */
+function versus(peers: Row[], engine: string, re: RegExp, against: string[]): { compared: number; losses: string[] } {
+  const losses: string[] = []
+  let compared = 0
+  for (const kv of peers.filter((r) => r.engine === engine && re.test(r.workload))) {
+    for (const p of peers.filter((r) => r.workload === kv.workload && against.includes(r.engine))) {
+      compared++
+      if ((p.opsPerSec as number) >= (kv.opsPerSec as number)) losses.push(`${kv.workload}: ${p.engine} ${fmtRate(p.opsPerSec as number)}/s vs ${fmtRate(kv.opsPerSec as number)}/s`)
+    }
+  }
+  return { compared, losses }
+}
+
+/** Evaluate every target on `rows`. */
+export function checkTargets(rows: Row[]): TargetResult[] {
+  const byId = new Map(rows.filter((r) => r.id !== undefined).map((r) => [r.id as string, r]))
+  const rate = (id: string): number | undefined => byId.get(id)?.opsPerSec
+  const val = (id: string): number | undefined => byId.get(id)?.value
+  const out: TargetResult[] = []
+  const atLeast = (target: string, v: number | undefined, min: number): void => {
+    out.push({ target, actual: v === undefined ? 'not measured' : `${fmtRate(v)}/s`, met: v === undefined ? undefined : v >= min })
+  }
+  const under = (target: string, v: number | undefined, max: number, unit: string): void => {
+    out.push({ target, actual: v === undefined ? 'not measured' : `${fmtNum(v)} ${unit}`, met: v === undefined ? undefined : v < max })
+  }
+
+  atLeast('get through the async API ≥ 1M ops/s', rate('core.get.kvstore'), 1e6)
+  atLeast('set (overwrite) ≥ 500K ops/s', rate('core.set-overwrite.kvstore'), 5e5)
+  atLeast('set of new keys ≥ 500K ops/s', rate('core.set-new.kvstore'), 5e5)
+  const kvGet = rate('core.get.kvstore')
+  const mapGet = rate('core.get.map')
+  const getRatio = kvGet !== undefined && mapGet !== undefined ? mapGet / kvGet : undefined
+  out.push({ target: 'get within 3x of Map', actual: getRatio === undefined ? 'not measured' : `Map is ${getRatio.toFixed(2)}x faster`, met: getRatio === undefined ? undefined : getRatio <= 3 })
+
+  for (const id of ['mem.kvstore', 'mem.kvstore-ttl']) {
+    const r = byId.get(id)?.data?.ratioToRaw
+    const what = id === 'mem.kvstore' ? 'memory < 2x raw data' : 'memory < 2x raw data, every key with a TTL'
+    out.push({ target: what, actual: r === undefined ? 'not measured' : `${r.toFixed(2)}x`, met: r === undefined ? undefined : r < 2 })
+  }
+
+  atLeast('durable writes, 1,000 writers ≥ 300K/s', rate('dur.w1000'), 3e5)
+  const raw = rate('dur.raw')
+  const w1 = rate('dur.w1')
+  const share = raw !== undefined && w1 !== undefined ? w1 / raw : undefined
+  out.push({
+    target: 'one durable writer ≥ 80% of raw fdatasync',
+    actual: share === undefined ? 'not measured' : `${(share * 100).toFixed(0)}% (${fmtRate(w1 as number)}/s vs ${fmtRate(raw as number)}/s)`,
+    met: share === undefined ? undefined : share >= 0.8,
+  })
+  under('open + replay of a 1M-record WAL < 2 s', val('dur.replay'), 2000, 'ms')
+  under('binary snapshot of 100K entries < 100 ms', val('snap.100k.binary.write'), 100, 'ms')
+  under('snapshot of 100K entries < 1 s (JSON)', val('snap.100k.json.write'), 1000, 'ms')
+  under('longest write stall during a 1M-entry snapshot < 50 ms', val('snap.stall'), 50, 'ms')
+  under('open of a compacted 1M-entry directory < 1 s', val('snap.open'), 1000, 'ms')
+
+  const peers = rows.filter((r) => r.group === 'peers' && r.opsPerSec !== undefined)
+  const nd = versus(peers, KV_DIR, NON_DURABLE, PEERS)
+  out.push({
+    target: `ahead of lmdb, classic-level and NeDB on every non-durable workload (${KV_DIR})`,
+    actual: nd.compared === 0 ? 'not measured' : nd.losses.length === 0 ? `ahead in all ${nd.compared} comparisons` : `behind in ${nd.losses.length} of ${nd.compared}: ${nd.losses.join('; ')}`,
+    met: nd.compared === 0 ? undefined : nd.losses.length === 0,
+  })
+  const d = versus(peers, KV_ALWAYS, /^durable write, (16|1,000) /, ['lmdb', 'classic-level'])
+  out.push({
+    target: 'ahead of lmdb and classic-level on durable writes with 16 and 1,000 writers',
+    actual: d.compared === 0 ? 'not measured' : d.losses.length === 0 ? `ahead in all ${d.compared} comparisons` : `behind in ${d.losses.length} of ${d.compared}: ${d.losses.join('; ')}`,
+    met: d.compared === 0 ? undefined : d.losses.length === 0,
+  })
+  return out
+}
+
+/** Print the targets as a checklist. */
+export function printTargets(results: TargetResult[], quick: boolean): void {
+  console.log(`\n## targets${quick ? ' (--quick: small sizes, indicative only)' : ''}`)
+  for (const t of results) console.log(`${t.met === undefined ? '[ ]  ' : t.met ? '[met]' : '[MISS]'} ${t.target}: ${t.actual}`)
+}
