@@ -732,7 +732,7 @@ export class Store<V = unknown> implements TransactionHost {
       const ops: Op[] = []
       this.#collection(key, KvList, 'a list', ops)
       ops.push({ t: 'push', key, left, values: prepared })
-      return this.#commit(ops).then(() => this.#result as number)
+      return this.#commitFor<number>(ops)
     })
   }
 
@@ -764,7 +764,7 @@ export class Store<V = unknown> implements TransactionHost {
     return this.#write(key, () => {
       const list = this.#collection(key, KvList, 'a list', undefined)
       if (list === undefined || count === 0) return Promise.resolve([])
-      return this.#commit([{ t: 'pop', key, left, count }]).then(() => this.#result as V[])
+      return this.#commitFor<V[]>([{ t: 'pop', key, left, count }])
     })
   }
 
@@ -858,7 +858,7 @@ export class Store<V = unknown> implements TransactionHost {
       const ops: Op[] = []
       this.#collection(key, KvHash, 'a hash', ops)
       ops.push({ t: 'hset', key, fields: names, values })
-      return this.#commit(ops).then(() => this.#result as number)
+      return this.#commitFor<number>(ops)
     })
   }
 
@@ -881,7 +881,7 @@ export class Store<V = unknown> implements TransactionHost {
       if (h === undefined) return Promise.resolve(0)
       const present = fields.filter((f) => h.has(f))
       if (present.length === 0) return Promise.resolve(0)
-      return this.#commit([{ t: 'hdel', key, fields: present }]).then(() => this.#result as number)
+      return this.#commitFor<number>([{ t: 'hdel', key, fields: present }])
     })
   }
 
@@ -1391,6 +1391,15 @@ export class Store<V = unknown> implements TransactionHost {
     this.#dirtySinceSnapshot = true
     for (let i = 0; i < ops.length; i++) this.#apply(ops[i] as Op, seq)
     return done
+  }
+
+  /**
+   * Commit `ops` and resolve with the last op's result. The result is read right after
+   * the synchronous apply: a later call overwrites `#result` before this promise settles.
+   */
+  #commitFor<T>(ops: Op[]): Promise<T> {
+    const done = this.#commit(ops)
+    return after(done, this.#result as T)
   }
 
   #compactSoon(): void {
