@@ -117,6 +117,13 @@ const DEFAULTS = {
 
 type Mode = 'memory' | 'dir' | 'file'
 
+/** What a snapshot captures: a view, the seq it covers, and `#changes` at that point. */
+interface PointInTime {
+  view: MemtableReader
+  seq: number
+  changes: number
+}
+
 function isCollection(v: unknown): v is KvList | KvHash {
   return v instanceof KvList || v instanceof KvHash
 }
@@ -202,7 +209,12 @@ export class Store<V = unknown> implements TransactionHost {
   #snapshotTimer: NodeJS.Timeout | undefined
   #maintenance: Promise<unknown> = RESOLVED
   #compacting = false
-  #dirtySinceSnapshot = false
+  /** Bumped by every applied write and install; compared with `#savedChanges` to know what is unsaved. */
+  #changes = 0
+  /** `#changes` as of the newest snapshot that succeeded (file mode: of the store's file; dir: compaction). */
+  #savedChanges = 0
+  /** Set when a multi-step operation failed half-way (a load after the WAL rotated): writes are refused. */
+  #failure: StoreError | undefined
   #result: unknown
   /** Bumped by `load`: versions from before a load are not comparable with those after. */
   #generation = 0
@@ -1034,16 +1046,15 @@ export class Store<V = unknown> implements TransactionHost {
     return this.#serial(() => this.#writeSnapshot(resolvePath(path), format, options.compress, point))
   }
 
-  #pointInTime(): { view: MemtableReader; seq: number } {
-    this.#dirtySinceSnapshot = false
-    return { view: this.#mt.view(), seq: this.#seq }
+  #pointInTime(): PointInTime {
+    return { view: this.#mt.view(), seq: this.#seq, changes: this.#changes }
   }
 
   async #writeSnapshot(
     path: string,
     format: SnapshotFormatName,
     compress: 'gzip' | 'brotli' | undefined,
-    point = this.#pointInTime(),
+    point: PointInTime = this.#pointInTime(),
   ): Promise<SnapshotResult> {
     const started = performance.now()
     const { view, seq } = point
@@ -1064,6 +1075,8 @@ export class Store<V = unknown> implements TransactionHost {
       ...(compress === undefined ? {} : { compress }),
     })
     this.#counters.snapshots++
+    // Only a snapshot of the store's own file saves it; a copy elsewhere leaves it unsaved.
+    if (this.#mode === 'file' && path === this.#path) this.#savedChanges = Math.max(this.#savedChanges, point.changes)
     return { path, format, entries: entries.done, bytes, seq, timeMs: performance.now() - started }
   }
 
@@ -1098,9 +1111,15 @@ export class Store<V = unknown> implements TransactionHost {
         if (this.#mode === 'dir') {
           await this.#installBase(loaded.memtable, seq)
         } else {
+          // File mode: the file is written before the new contents are installed, so a failed
+          // write leaves memory and file as they were.
+          if (this.#mode === 'file') {
+            const file = this.#path as string
+            await this.#writeSnapshot(file, formatFor(file), undefined, { view: loaded.memtable.view(), seq, changes: -1 })
+          }
           this.#seq = seq
           this.#installTable(loaded.memtable)
-          if (this.#mode === 'file') await this.#writeSnapshot(this.#path as string, formatFor(this.#path as string), undefined)
+          if (this.#mode === 'file') this.#savedChanges = this.#changes
         }
         for (const feed of this.#feeds) feed.push({ type: 'clear', key: '', version: seq })
         return { entries: loaded.memtable.size, timeMs: performance.now() - started }
@@ -1113,7 +1132,7 @@ export class Store<V = unknown> implements TransactionHost {
     this.#mt = mt
     this.#rebuildExpiry()
     this.#purgeExpired(Infinity)
-    this.#dirtySinceSnapshot = true
+    this.#changes++
   }
 
   /**
@@ -1125,10 +1144,19 @@ export class Store<V = unknown> implements TransactionHost {
     const wal = this.#wal as WalWriter
     const snaps = this.#snapshots as SnapshotCatalog
     await wal.rotate(seq)
-    const entries = snapshotEntries(mt.view(), this.#clock.now())
-    await snaps.write(this.#snapshotFormat, { seq, timestamp: this.#clock.now(), count: entries.count }, entries.iterate())
+    try {
+      const entries = snapshotEntries(mt.view(), this.#clock.now())
+      await snaps.write(this.#snapshotFormat, { seq, timestamp: this.#clock.now(), count: entries.count }, entries.iterate())
+    } catch (err) {
+      // The WAL now continues after `seq` but the base snapshot at `seq` is missing: the
+      // memory state and the files no longer agree on what comes next. Refuse writes
+      // until reopen, which recovers the old state (the new segment is empty).
+      this.#failure = new StoreError('KV_IO', 'load failed after the WAL was rotated; reopen the store to recover', { cause: err })
+      throw err
+    }
     this.#seq = seq
     this.#installTable(mt)
+    this.#savedChanges = this.#changes
     await this.#dropCovered(seq, wal.segment)
   }
 
@@ -1164,6 +1192,7 @@ export class Store<V = unknown> implements TransactionHost {
     // Taken synchronously together: the view holds exactly the records up to `seq`,
     // and every later append goes to the new segment.
     const seq = this.#seq
+    const changes = this.#changes
     const view = this.#mt.view()
     const rotated = wal.rotate()
     this.#compacting = true
@@ -1177,6 +1206,7 @@ export class Store<V = unknown> implements TransactionHost {
         (done) => this.#progress({ phase: 'compact', done, total: entries.count }),
       )
       await this.#dropCovered(seq, wal.segment)
+      this.#savedChanges = Math.max(this.#savedChanges, changes)
       this.#counters.compactions++
       return { path, format: this.#snapshotFormat, entries: entries.done, bytes, seq, timeMs: performance.now() - started }
     } finally {
@@ -1201,7 +1231,7 @@ export class Store<V = unknown> implements TransactionHost {
       compactions: this.#counters.compactions,
       expiredRemoved: this.#counters.expiredRemoved,
       recovery: this.#recovery,
-      failure: this.#wal?.failure?.message,
+      failure: (this.#failure ?? this.#wal?.failure)?.message,
     }
   }
 
@@ -1234,7 +1264,7 @@ export class Store<V = unknown> implements TransactionHost {
     for (const feed of this.#feeds) feed.end()
     try {
       await this.#maintenance.catch(() => undefined)
-      if (this.#mode === 'file' && this.#dirtySinceSnapshot) {
+      if (this.#mode === 'file' && this.#changes !== this.#savedChanges) {
         await this.#writeSnapshot(this.#path as string, formatFor(this.#path as string), undefined)
       }
       await this.#wal?.close()
@@ -1256,6 +1286,7 @@ export class Store<V = unknown> implements TransactionHost {
 
   #checkWritable(): void {
     if (this.#closed) throw new StoreError('KV_CLOSED', 'the store is closed')
+    if (this.#failure !== undefined) throw this.#failure
     const failure = this.#wal?.failure
     if (failure !== undefined) {
       throw new StoreError('KV_IO', 'an earlier write failed; reopen the store to recover', { cause: failure })
@@ -1290,7 +1321,7 @@ export class Store<V = unknown> implements TransactionHost {
   /** Refresh-on-access: push a live key's expiry to now + slidingTtlMs (logged). */
   #slide(key: string): void {
     const pos = this.#live(key)
-    if (pos < 0 || this.#mt.expiresAtAt(pos) === 0 || this.#closed || this.#wal?.failure !== undefined) return
+    if (pos < 0 || this.#mt.expiresAtAt(pos) === 0 || this.#closed || this.#failure !== undefined || this.#wal?.failure !== undefined) return
     // Not awaited: the read must not wait for an fsync. A failed write poisons the WAL,
     // which later writes report.
     this.#commit1({ t: 'expire', key, expiresAt: this.#clock.now() + this.#slidingTtlMs }).catch(() => undefined)
@@ -1388,7 +1419,7 @@ export class Store<V = unknown> implements TransactionHost {
       }
     }
     this.#seq = seq
-    this.#dirtySinceSnapshot = true
+    this.#changes++
     for (let i = 0; i < ops.length; i++) this.#apply(ops[i] as Op, seq)
     return done
   }
@@ -1585,7 +1616,7 @@ export class Store<V = unknown> implements TransactionHost {
   }
 
   #periodicSnapshot(): void {
-    if (this.#closed || this.#closing !== undefined || !this.#dirtySinceSnapshot) return
+    if (this.#closed || this.#closing !== undefined || this.#changes === this.#savedChanges) return
     const run = this.#mode === 'file' ? this.snapshot() : this.compact()
     run.catch(() => {
       // The next period retries; a WAL failure already poisons writes.
