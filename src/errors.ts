@@ -44,9 +44,36 @@ export class StoreError extends Error {
     super(message, options)
     this.code = code
   }
+
+  /**
+   * `instanceof StoreError` holds for errors of every copy of kvstore loaded in the process
+   * (ESM and CJS builds side by side, two versions in node_modules): the test is a
+   * process-wide brand, not the class's identity.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
+  }
 }
 
-/** True when `err` is a {@link StoreError}, optionally with the given code. */
+/** Shared by every copy of this module in the process (`Symbol.for` is global). */
+const BRAND = Symbol.for('kvstore.StoreError')
+Object.defineProperty(StoreError.prototype, BRAND, { value: true })
+
+/** True when `err` is a {@link StoreError} (from any copy of kvstore), optionally with the given code. */
 export function isStoreError(err: unknown, code?: ErrorCode): err is StoreError {
   return err instanceof StoreError && (code === undefined || err.code === code)
+}
+
+/**
+ * `err` as a {@link StoreError}: kept when it is one; an operating-system error (one with an
+ * errno `code` such as `ENOTDIR` or `ENOSPC`) becomes `KV_IO` with `context` and the original
+ * as `cause`. Anything else is a bug and is returned unchanged.
+ */
+export function asStoreError(err: unknown, context: string): unknown {
+  if (err instanceof StoreError) return err
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
+    return new StoreError('KV_IO', `${context}: ${(err as Error).message}`, { cause: err })
+  }
+  return err
 }

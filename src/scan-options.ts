@@ -1,3 +1,4 @@
+import { checkOptionsObject, describeValue } from './arguments.js'
 import { StoreError } from './errors.js'
 import { prefixEnd } from './key.js'
 import type { RangeBounds } from './memtable.js'
@@ -9,16 +10,21 @@ export interface ScanOptions extends RangeBounds {
   limit?: number
 }
 
+const SCAN_OPTION_KEYS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit'] as const
+
 /**
  * The memtable bounds of `options`: explicit bounds intersected with the prefix range.
  * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for non-string bounds or a non-object.
  */
 export function scanBounds(options: ScanOptions): RangeBounds {
-  if (typeof options !== 'object' || options === null) throw new StoreError('KV_INVALID_ARGUMENT', 'scan options must be an object')
+  checkOptionsObject('scan option', options, SCAN_OPTION_KEYS)
+  if (options.reverse !== undefined && typeof options.reverse !== 'boolean') {
+    throw new StoreError('KV_INVALID_ARGUMENT', `scan reverse must be a boolean, got ${describeValue(options.reverse)}`)
+  }
   const b: RangeBounds = {}
   for (const name of ['gt', 'gte', 'lt', 'lte', 'prefix'] as const) {
     const v = options[name]
-    if (v !== undefined && typeof v !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `scan ${name} must be a string`)
+    if (v !== undefined && typeof v !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `scan ${name} must be a string, got ${describeValue(v)}`)
   }
   if (options.gt !== undefined) b.gt = options.gt
   if (options.gte !== undefined) b.gte = options.gte
@@ -48,7 +54,7 @@ export function scanLimit(options: ScanOptions): number {
   const limit = options.limit
   if (limit === undefined) return Infinity
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
-    throw new StoreError('KV_INVALID_ARGUMENT', `scan limit must be a non-negative integer, got ${String(limit)}`)
+    throw new StoreError('KV_INVALID_ARGUMENT', `scan limit must be a non-negative integer, got ${describeValue(limit)}`)
   }
   return limit
 }

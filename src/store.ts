@@ -4,8 +4,9 @@ import { systemClock, type Clock } from './clock.js'
 import { ByteWriter } from './codec/bytes.js'
 import { encodeOps, type Op } from './codec/ops.js'
 import { KvHash, KvList } from './collections.js'
+import { checkFunction, checkOneOf, checkOptionsObject, describeValue, positiveInt } from './arguments.js'
 import { DirLock } from './dir-lock.js'
-import { StoreError } from './errors.js'
+import { asStoreError, StoreError } from './errors.js'
 import { ExpiryHeap } from './expiry-heap.js'
 import type { Fs } from './fs/fs.js'
 import { nodeFs } from './fs/node-fs.js'
@@ -154,12 +155,17 @@ function wrongType(key: string, want: string): StoreError {
   return new StoreError('KV_WRONG_TYPE', `key ${JSON.stringify(key)} holds a value of another type (wanted ${want})`)
 }
 
-function positiveInt(name: string, v: unknown, allowZero = false): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new StoreError('KV_INVALID_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(v)}`)
-  }
-  return v
-}
+const STORE_OPTION_KEYS = [
+  'dir', 'file', 'sync', 'syncIntervalMs', 'recovery', 'maxKeyBytes', 'maxValueBytes', 'maxBatchBytes',
+  'compactThresholdBytes', 'snapshotIntervalMs', 'snapshotFormat', 'expirySweepIntervalMs', 'slidingTtlMs',
+  'clock', 'onProgress', 'fs',
+] as const satisfies readonly (keyof StoreOptions)[]
+const SET_OPTION_KEYS = ['ttl', 'expiresAt', 'keepTtl', 'ifNotExists', 'ifExists'] as const satisfies readonly (keyof SetOptions)[]
+/** Transactions and atomic operations take only an expiry. */
+const EXPIRY_OPTION_KEYS = ['ttl', 'expiresAt'] as const
+const SNAPSHOT_OPTION_KEYS = ['format', 'compress'] as const
+const SNAPSHOT_FORMATS = ['binary', 'json'] as const
+const COMPRESSIONS = ['gzip', 'brotli'] as const
 
 function checkOption(options: StoreOptions, name: keyof StoreOptions, allowZero: boolean): void {
   if (options[name] !== undefined) positiveInt(name, options[name], allowZero)
@@ -251,14 +257,15 @@ export class Store<V = unknown> implements TransactionHost {
    *   `KV_IO` when the directory cannot be read or written.
    */
   static async open<V = unknown>(options: StoreOptions = {}): Promise<Store<V>> {
-    if (typeof options !== 'object' || options === null) {
-      throw new StoreError('KV_INVALID_ARGUMENT', 'options must be an object')
-    }
     validateOptions(options)
     const mode: Mode = options.dir !== undefined ? 'dir' : options.file !== undefined ? 'file' : 'memory'
     const path = options.dir ?? options.file
     const store = new Store<V>(mode, path === undefined ? undefined : resolvePath(path), options)
-    await store.#init(options)
+    try {
+      await store.#init(options)
+    } catch (err) {
+      throw asStoreError(err, `cannot open ${store.#path ?? 'the store'}`)
+    }
     return store
   }
 
@@ -279,7 +286,12 @@ export class Store<V = unknown> implements TransactionHost {
 
   async #openDir(recovery: RecoveryMode, syncIntervalMs: number | undefined): Promise<void> {
     const dir = this.#path as string
-    const existed = this.#fs.stat(dir)
+    let existed
+    try {
+      existed = this.#fs.stat(dir)
+    } catch (err) {
+      throw new StoreError('KV_IO', `cannot open directory ${dir}`, { cause: err })
+    }
     if (existed !== undefined && !existed.isDirectory) throw new StoreError('KV_IO', `${dir} exists and is not a directory`)
     try {
       this.#fs.mkdir(dir)
@@ -412,7 +424,7 @@ export class Store<V = unknown> implements TransactionHost {
   keys(pattern = '*'): Promise<string[]> {
     try {
       this.#checkOpen()
-      if (typeof pattern !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'pattern must be a string')
+      if (typeof pattern !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `pattern must be a string, got ${describeValue(pattern)}`)
       const run = (): string[] => this.#keys(pattern)
       return this.#lock.readable ? Promise.resolve(run()) : this.#lock.read(run)
     } catch (err) {
@@ -561,7 +573,10 @@ export class Store<V = unknown> implements TransactionHost {
       const prepared: Op[] = []
       let bytes = 0
       for (const op of ops) {
-        if (typeof op !== 'object' || op === null) throw new StoreError('KV_INVALID_ARGUMENT', 'batch op must be an object')
+        if (typeof op !== 'object' || op === null) {
+          throw new StoreError('KV_INVALID_ARGUMENT', `batch op must be an object, got ${describeValue(op)}`)
+        }
+        checkOptionsObject('batch op', op, op.type === 'set' ? ['type', 'key', 'value', 'ttl'] : ['type', 'key'])
         validateKey(op.key, this.#maxKeyBytes)
         if (op.type === 'set') {
           const value = this.#prepare(op.value)
@@ -572,7 +587,7 @@ export class Store<V = unknown> implements TransactionHost {
           bytes += op.key.length * 3
           prepared.push({ t: 'del', key: op.key })
         } else {
-          throw new StoreError('KV_INVALID_ARGUMENT', `unknown batch op type ${String((op as { type: unknown }).type)}`)
+          throw new StoreError('KV_INVALID_ARGUMENT', `batch op type must be 'set' or 'delete', got ${describeValue((op as { type: unknown }).type)}`)
         }
       }
       this.#checkBatchBytes(bytes)
@@ -598,7 +613,7 @@ export class Store<V = unknown> implements TransactionHost {
     try {
       this.#checkOpen()
       validateKey(key, this.#maxKeyBytes)
-      if (typeof fn !== 'function') throw new StoreError('KV_INVALID_ARGUMENT', 'update needs a function')
+      checkFunction('update function', fn)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -695,7 +710,7 @@ export class Store<V = unknown> implements TransactionHost {
    */
   incr(key: string, by = 1): Promise<number> {
     return this.#write(key, () => {
-      if (!Number.isSafeInteger(by)) throw new StoreError('KV_INVALID_ARGUMENT', `increment must be a safe integer, got ${String(by)}`)
+      if (!Number.isSafeInteger(by)) throw new StoreError('KV_INVALID_ARGUMENT', `increment must be a safe integer, got ${describeValue(by)}`)
       const pos = this.#live(key)
       let current = 0
       let expiresAt = 0
@@ -714,7 +729,7 @@ export class Store<V = unknown> implements TransactionHost {
   /** Subtract `by` from the integer at `key`; see {@link Store.incr}. */
   decr(key: string, by = 1): Promise<number> {
     if (!Number.isSafeInteger(by)) {
-      return Promise.reject(new StoreError('KV_INVALID_ARGUMENT', `decrement must be a safe integer, got ${String(by)}`))
+      return Promise.reject(new StoreError('KV_INVALID_ARGUMENT', `decrement must be a safe integer, got ${describeValue(by)}`))
     }
     return this.incr(key, -by)
   }
@@ -858,6 +873,9 @@ export class Store<V = unknown> implements TransactionHost {
    */
   hset(key: string, fields: Record<string, V> | ReadonlyMap<string, V>): Promise<number> {
     return this.#write(key, () => {
+      if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+        throw new StoreError('KV_INVALID_ARGUMENT', `hset takes an object or a Map of fields, got ${describeValue(fields)}`)
+      }
       const names: string[] = []
       const values: unknown[] = []
       const entries = fields instanceof Map ? fields.entries() : Object.entries(fields as Record<string, V>)
@@ -889,6 +907,9 @@ export class Store<V = unknown> implements TransactionHost {
    */
   hdel(key: string, ...fields: string[]): Promise<number> {
     return this.#write(key, () => {
+      for (const f of fields) {
+        if (typeof f !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `hash fields must be strings, got ${describeValue(f)}`)
+      }
       const h = this.#collection(key, KvHash, 'a hash', undefined)
       if (h === undefined) return Promise.resolve(0)
       const present = fields.filter((f) => h.has(f))
@@ -933,6 +954,8 @@ export class Store<V = unknown> implements TransactionHost {
    */
   async transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options: { retries?: number } = {}): Promise<R> {
     this.#checkOpen()
+    checkFunction('transaction function', fn)
+    checkOptionsObject('transaction option', options, ['retries'])
     const retries = options.retries === undefined ? 10 : positiveInt('retries', options.retries, true)
     for (let attempt = 0; ; attempt++) {
       if (!this.#lock.readable) await this.#lock.read(() => undefined)
@@ -984,7 +1007,7 @@ export class Store<V = unknown> implements TransactionHost {
   }
   /** @internal */
   expiresAtForHost(options: SetOptions): number {
-    return this.#expiresAtOf(options)
+    return this.#expiresAtOf(options, EXPIRY_OPTION_KEYS)
   }
   /** @internal Current version of a live key, or 0 when missing or expired. */
   versionOf(key: string): number {
@@ -1031,12 +1054,17 @@ export class Store<V = unknown> implements TransactionHost {
    */
   async snapshot(path?: string, options: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli' } = {}): Promise<SnapshotResult> {
     this.#checkOpen()
+    checkOptionsObject('snapshot option', options, SNAPSHOT_OPTION_KEYS)
+    checkOneOf('snapshot format', options.format, SNAPSHOT_FORMATS)
+    checkOneOf('snapshot compress', options.compress, COMPRESSIONS)
     if (path === undefined) {
       if (this.#mode === 'dir') return this.compact()
       if (this.#mode === 'memory') throw new StoreError('KV_INVALID_ARGUMENT', 'an in-memory store needs a snapshot path')
       path = this.#path as string
     }
-    if (typeof path !== 'string' || path === '') throw new StoreError('KV_INVALID_ARGUMENT', 'snapshot path must be a non-empty string')
+    if (typeof path !== 'string' || path === '') {
+      throw new StoreError('KV_INVALID_ARGUMENT', `snapshot path must be a non-empty string, got ${describeValue(path)}`)
+    }
     const format = options.format ?? formatFor(path)
     // The view is taken now, so the snapshot holds the state as of this call; writes to
     // files are serialised so a later snapshot of the same path always lands last.
@@ -1095,7 +1123,9 @@ export class Store<V = unknown> implements TransactionHost {
    */
   async load(path: string): Promise<{ entries: number; timeMs: number }> {
     this.#checkOpen()
-    if (typeof path !== 'string' || path === '') throw new StoreError('KV_INVALID_ARGUMENT', 'load path must be a non-empty string')
+    if (typeof path !== 'string' || path === '') {
+      throw new StoreError('KV_INVALID_ARGUMENT', `load path must be a non-empty string, got ${describeValue(path)}`)
+    }
     const abs = resolvePath(path)
     return this.#serial(() =>
       this.#lock.write(async () => {
@@ -1311,8 +1341,8 @@ export class Store<V = unknown> implements TransactionHost {
     return this.#prepare(value)
   }
 
-  #expiresAtOf(options: SetOptions): number {
-    if (typeof options !== 'object' || options === null) throw new StoreError('KV_INVALID_ARGUMENT', 'options must be an object')
+  #expiresAtOf(options: SetOptions, allowed: readonly string[] = SET_OPTION_KEYS): number {
+    checkOptionsObject('set option', options, allowed)
     if (options.expiresAt !== undefined) return positiveInt('expiresAt', options.expiresAt)
     if (options.ttl !== undefined) return this.#clock.now() + positiveInt('ttl', options.ttl)
     return 0
@@ -1647,20 +1677,17 @@ function toInteger(key: string, v: unknown): number {
 }
 
 function validateOptions(o: StoreOptions): void {
+  checkOptionsObject('Store.open option', o, STORE_OPTION_KEYS)
   if (o.dir !== undefined && o.file !== undefined) throw new StoreError('KV_INVALID_ARGUMENT', 'give dir or file, not both')
   for (const name of ['dir', 'file'] as const) {
     const v = o[name]
-    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new StoreError('KV_INVALID_ARGUMENT', `${name} must be a non-empty string`)
+    if (v !== undefined && (typeof v !== 'string' || v === '')) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `${name} must be a non-empty string, got ${describeValue(v)}`)
+    }
   }
-  if (o.sync !== undefined && !['always', 'interval', 'never'].includes(o.sync)) {
-    throw new StoreError('KV_INVALID_ARGUMENT', `sync must be 'always', 'interval' or 'never', got ${String(o.sync)}`)
-  }
-  if (o.recovery !== undefined && !['strict', 'point-in-time', 'salvage'].includes(o.recovery)) {
-    throw new StoreError('KV_INVALID_ARGUMENT', `recovery must be 'strict', 'point-in-time' or 'salvage'`)
-  }
-  if (o.snapshotFormat !== undefined && !['binary', 'json'].includes(o.snapshotFormat)) {
-    throw new StoreError('KV_INVALID_ARGUMENT', `snapshotFormat must be 'binary' or 'json'`)
-  }
+  checkOneOf('sync', o.sync, ['always', 'interval', 'never'])
+  checkOneOf('recovery', o.recovery, ['strict', 'point-in-time', 'salvage'])
+  checkOneOf('snapshotFormat', o.snapshotFormat, SNAPSHOT_FORMATS)
   checkOption(o, 'maxKeyBytes', false)
   checkOption(o, 'maxValueBytes', false)
   checkOption(o, 'maxBatchBytes', false)
@@ -1669,6 +1696,11 @@ function validateOptions(o: StoreOptions): void {
   checkOption(o, 'snapshotIntervalMs', true)
   checkOption(o, 'expirySweepIntervalMs', true)
   checkOption(o, 'slidingTtlMs', true)
-  if (o.clock !== undefined && typeof o.clock?.now !== 'function') throw new StoreError('KV_INVALID_ARGUMENT', 'clock must have now()')
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new StoreError('KV_INVALID_ARGUMENT', 'onProgress must be a function')
+  if (o.clock !== undefined && typeof o.clock?.now !== 'function') {
+    throw new StoreError('KV_INVALID_ARGUMENT', `clock must be an object with now(), got ${describeValue(o.clock)}`)
+  }
+  if (o.onProgress !== undefined) checkFunction('onProgress', o.onProgress)
+  if (o.fs !== undefined && (typeof o.fs !== 'object' || o.fs === null)) {
+    throw new StoreError('KV_INVALID_ARGUMENT', `fs must be an object implementing Fs, got ${describeValue(o.fs)}`)
+  }
 }

@@ -1,3 +1,4 @@
+import { checkOptionsObject } from './arguments.js'
 import { StoreError } from './errors.js'
 
 /** A committed change, from {@link ChangeFeed}. */
@@ -48,7 +49,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
 
   /** @internal Created by `Store.watch`. */
   constructor(options: WatchOptions, onEnd: () => void) {
-    if (typeof options !== 'object' || options === null) throw new StoreError('KV_INVALID_ARGUMENT', 'watch options must be an object')
+    checkOptionsObject('watch option', options, ['key', 'prefix', 'highWaterMark'])
     if (options.key !== undefined && typeof options.key !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'watch key must be a string')
     if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'watch prefix must be a string')
     const hwm = options.highWaterMark ?? 10_000
