@@ -1,8 +1,18 @@
 import type { Reply } from '../index.js'
+import { quote } from '../commands/tokenizer.js'
+
+/**
+ * A bulk string as one line: bare when it is printable, else quoted with escapes as
+ * redis-cli does (`"a\nb"`), so every reply stays on its own line. A value that itself
+ * starts with `"` is quoted too, so a quoted line always means escapes.
+ */
+function bare(value: string): string {
+  return /[\x00-\x1f\x7f]/.test(value) || value.startsWith('"') ? quote(value) : value
+}
 
 /**
  * Text for a reply, as redis-cli prints it, with kvstore's seed-session conventions:
- * bare strings (`Alice`, not `"Alice"`), `(nil)`, `(integer) N`, `(error) …`, numbered
+ * bare strings (`Alice`, not `"Alice"`; quoted only when they hold control characters), `(nil)`, `(integer) N`, `(error) …`, numbered
  * array items, and one bare item per line for key lists (KEYS).
  */
 export function formatReply(reply: Reply, indent = ''): string {
@@ -10,7 +20,7 @@ export function formatReply(reply: Reply, indent = ''): string {
     case 'status':
       return reply.value
     case 'bulk':
-      return reply.value === null ? '(nil)' : reply.value
+      return reply.value === null ? '(nil)' : bare(reply.value)
     case 'integer':
       return `(integer) ${reply.value}`
     case 'error':
