@@ -640,12 +640,13 @@ export class Store<V = unknown> implements TransactionHost {
    * @throws {@link StoreError} `KV_INVALID_ARGUMENT`, `KV_INVALID_KEY`, `KV_CLOSED`, `KV_IO`.
    */
   expire(key: string, ttlMs: number): Promise<boolean> {
+    let at: number
     try {
-      positiveInt('ttl', ttlMs, true)
+      at = this.#deadline(positiveInt('ttl', ttlMs, true))
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.expireAt(key, this.#clock.now() + ttlMs)
+    return this.expireAt(key, at)
   }
 
   /**
@@ -880,7 +881,7 @@ export class Store<V = unknown> implements TransactionHost {
       const values: unknown[] = []
       const entries = fields instanceof Map ? fields.entries() : Object.entries(fields as Record<string, V>)
       for (const [f, v] of entries) {
-        if (typeof f !== 'string' || !f.isWellFormed()) throw new StoreError('KV_INVALID_ARGUMENT', 'hash fields must be well-formed strings')
+        this.#checkField(f)
         names.push(f)
         values.push(this.#prepareElement(v))
       }
@@ -907,9 +908,7 @@ export class Store<V = unknown> implements TransactionHost {
    */
   hdel(key: string, ...fields: string[]): Promise<number> {
     return this.#write(key, () => {
-      for (const f of fields) {
-        if (typeof f !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `hash fields must be strings, got ${describeValue(f)}`)
-      }
+      for (const f of fields) this.#checkField(f)
       const h = this.#collection(key, KvHash, 'a hash', undefined)
       if (h === undefined) return Promise.resolve(0)
       const present = fields.filter((f) => h.has(f))
@@ -1337,6 +1336,16 @@ export class Store<V = unknown> implements TransactionHost {
     return stored
   }
 
+  /** A hash field: any well-formed string (empty included) within `maxKeyBytes`, as snapshots can hold it. */
+  #checkField(f: unknown): void {
+    if (typeof f !== 'string' || !f.isWellFormed()) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `hash fields must be well-formed strings, got ${describeValue(f)}`)
+    }
+    if (f.length * 3 > this.#maxKeyBytes && Buffer.byteLength(f, 'utf8') > this.#maxKeyBytes) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `hash field is longer than maxKeyBytes (${this.#maxKeyBytes} UTF-8 bytes)`)
+    }
+  }
+
   #prepareElement(value: unknown): unknown {
     return this.#prepare(value)
   }
@@ -1344,8 +1353,18 @@ export class Store<V = unknown> implements TransactionHost {
   #expiresAtOf(options: SetOptions, allowed: readonly string[] = SET_OPTION_KEYS): number {
     checkOptionsObject('set option', options, allowed)
     if (options.expiresAt !== undefined) return positiveInt('expiresAt', options.expiresAt)
-    if (options.ttl !== undefined) return this.#clock.now() + positiveInt('ttl', options.ttl)
+    if (options.ttl !== undefined) return this.#deadline(positiveInt('ttl', options.ttl))
     return 0
+  }
+
+  /**
+   * `now + ttlMs`, refused when it leaves the safe-integer range: an expiry the WAL could not
+   * hold exactly would make the store unopenable.
+   */
+  #deadline(ttlMs: number): number {
+    const at = this.#clock.now() + ttlMs
+    if (!Number.isSafeInteger(at)) throw new StoreError('KV_INVALID_ARGUMENT', `ttl ${ttlMs} puts the expiry past the safe-integer range`)
+    return at
   }
 
   /** Refresh-on-access: push a live key's expiry to now + slidingTtlMs (logged). */

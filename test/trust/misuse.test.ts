@@ -110,7 +110,8 @@ describe('every error is a StoreError', () => {
 describe('errors from another copy of kvstore', () => {
   it('are recognised by instanceof and isStoreError', async () => {
     // A second instance of the module, as a CJS build beside the ESM one would be.
-    const other = (await import('../../src/errors.js?copy=2')) as typeof import('../../src/errors.js')
+    const copy = '../../src/errors.js?copy=2'
+    const other = (await import(/* @vite-ignore */ copy)) as typeof import('../../src/errors.js')
     expect(other.StoreError).not.toBe(StoreError)
     const foreign = new other.StoreError('KV_LOCKED', 'held elsewhere')
     expect(foreign instanceof StoreError).toBe(true)
@@ -118,5 +119,30 @@ describe('errors from another copy of kvstore', () => {
     expect(other.isStoreError(new StoreError('KV_IO', 'x'), 'KV_IO')).toBe(true)
     expect(new Error('plain') instanceof StoreError).toBe(false)
     expect(isStoreError({ code: 'KV_IO' })).toBe(false)
+  })
+})
+
+describe('nothing the API accepts is refused by replay', () => {
+  it('a ttl that would put the expiry past the safe-integer range is refused', async () => {
+    const s = await memory()
+    await s.set('k', 1)
+    expect((await failure(s.set('k', 2, { ttl: Number.MAX_SAFE_INTEGER }))).code).toBe('KV_INVALID_ARGUMENT')
+    expect((await failure(s.expire('k', Number.MAX_SAFE_INTEGER))).code).toBe('KV_INVALID_ARGUMENT')
+    expect((await failure(s.transaction((tx) => tx.set('k', 3, { ttl: Number.MAX_SAFE_INTEGER })))).code).toBe('KV_INVALID_ARGUMENT')
+    expect(await s.get('k')).toBe(1)
+    expect(await s.ttl('k')).toBe(-1)
+  })
+
+  it('hash fields longer than maxKeyBytes are refused; empty fields round-trip through reopen', async () => {
+    const dir = tmpDir()
+    const s = await Store.open<unknown>({ dir, maxKeyBytes: 16 })
+    expect((await failure(s.hset('h', { ['f'.repeat(17)]: 1 }))).code).toBe('KV_INVALID_ARGUMENT')
+    expect(await s.hset('h', { '': 1, ['g'.repeat(16)]: 2 })).toBe(2)
+    await s.compact()
+    await s.hset('h', { x: 3 })
+    await s.close()
+    const again = await Store.open<unknown>({ dir, maxKeyBytes: 16 })
+    expect(await again.hgetall('h')).toEqual(new Map<string, unknown>([['', 1], ['g'.repeat(16), 2], ['x', 3]]))
+    await again.close()
   })
 })
