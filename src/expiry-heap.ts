@@ -50,6 +50,7 @@ export class ExpiryHeap {
       for (;;) {
         let c = 2 * i + 1
         if (c >= n) break
+        // Stryker disable next-line ConditionalExpression: equivalent for `c + 1 < n` -> true: times[n] was popped, undefined < x is false
         if (c + 1 < n && (times[c + 1] as number) < (times[c] as number)) c++
         if ((times[c] as number) >= lastT) break
         times[i] = times[c] as number

@@ -1,0 +1,43 @@
+// Vitest config for mutation testing only (`npm run mutate`, see stryker.config.mjs and
+// docs/MUTATION.md). Not used by `npm test` or CI.
+//
+// Excluded here, and why:
+// - test/crash/**: each test spawns writer children (tsx) and kills them in a loop
+//   (~55 s together). Stryker activates a mutant inside the test-runner process only, so
+//   the children always run the original code: these tests cannot kill a mutant, they
+//   only make every run that covers the store slow and timing-dependent.
+// - test/unit/cli.test.ts: runs the CLI as child processes and through a pty (~15 s),
+//   same problem: the mutant is not active in the child.
+// The in-process tests (unit, property, trust) stay in.
+//
+// Order: Stryker stops a mutant's run at the first failing test (bail), and Vitest's own
+// order runs the longest files first. Running small files first and the few slow ones
+// last kills most mutants after a fraction of a second instead of after the slowest file.
+import { statSync } from 'node:fs'
+import { defineConfig, mergeConfig } from 'vitest/config'
+import { BaseSequencer, type TestSpecification } from 'vitest/node'
+import base from './vitest.config.js'
+
+/** Files that take seconds (a million keys, child-process lock races, a long model run). */
+const SLOW_LAST = ['store-ttl-types.test.ts', 'store-dir.test.ts', 'store-model.property.test.ts']
+
+class FastFirstSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const weight = (f: TestSpecification): number => {
+      const slow = SLOW_LAST.findIndex((name) => f.moduleId.endsWith(`/${name}`))
+      return slow >= 0 ? 1e12 + slow : statSync(f.moduleId).size
+    }
+    return [...files].sort((a, b) => weight(a) - weight(b))
+  }
+}
+
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      include: ['test/**/*.test.ts'],
+      exclude: ['**/node_modules/**', 'test/crash/**', 'test/unit/cli.test.ts'],
+      sequence: { sequencer: FastFirstSequencer },
+    },
+  }),
+)
