@@ -36,6 +36,14 @@ export interface WalWriterOptions {
    * @defaultValue 100
    */
   syncIntervalMs?: number
+  /**
+   * Size past which the writer rotates to a new segment by itself, whatever compaction does, so
+   * no segment grows without bound (the record that crosses it still goes to the old segment).
+   * A positive integer.
+   *
+   * @defaultValue {@link DEFAULT_MAX_SEGMENT_BYTES} (256 MiB)
+   */
+  maxSegmentBytes?: number
   /** @internal Salt source for new segments (tests use a fixed one). */
   newSalt?: () => number
 }
@@ -86,6 +94,9 @@ interface Rotation {
   readonly done: Deferred<number>
 }
 
+/** Default {@link WalWriterOptions.maxSegmentBytes}: 256 MiB. */
+export const DEFAULT_MAX_SEGMENT_BYTES = 256 * 1024 * 1024
+
 const INITIAL_BUFFER_BYTES = 64 * 1024
 /** A batch buffer grown beyond this is dropped after its write, so one huge batch does not pin memory. */
 const MAX_RETAINED_BUFFER_BYTES = 4 * 1024 * 1024
@@ -107,6 +118,8 @@ function checkOptions(opts: WalWriterOptions): void {
   }
   const ms = opts.syncIntervalMs
   if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) throw new RangeError(`syncIntervalMs must be > 0, got ${ms}`)
+  const max = opts.maxSegmentBytes
+  if (max !== undefined && !(Number.isSafeInteger(max) && max > 0)) throw new RangeError(`maxSegmentBytes must be a positive integer, got ${max}`)
 }
 
 function checkSeq(name: string, seq: number): void {
@@ -166,6 +179,7 @@ export class WalWriter {
   readonly #dir: string
   readonly #policy: SyncPolicy
   readonly #intervalMs: number
+  readonly #maxSegmentBytes: number
   readonly #newSalt: () => number
   #segment: number
   #path: string
@@ -187,7 +201,14 @@ export class WalWriter {
   #writtenTotal = 0
   #syncedTotal: number
   #waiters: SyncWaiter[] = []
-  #rotation: Rotation | undefined
+  /**
+   * Rotations requested and not yet done, oldest first. Each is sealed when requested: its carry
+   * holds exactly the records appended since the previous request, so a rotation requested while
+   * others are pending still sends every later append to its own (or a later) segment.
+   */
+  #rotations: Rotation[] = []
+  /** `#queuedTotal` minus the bytes counted by {@link WalWriter.bytesSinceRotate}. */
+  #rotateMark: number
   /** True while `#run` owns the I/O; only it writes, syncs and rotates, so I/O is never concurrent. */
   #busy = false
   #scheduled = false
@@ -212,6 +233,7 @@ export class WalWriter {
     this.#dir = dir
     this.#policy = opts.sync
     this.#intervalMs = opts.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS
+    this.#maxSegmentBytes = opts.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES
     this.#newSalt = opts.newSalt ?? randomSalt
     this.#segment = segment
     this.#path = segmentPath(dir, segment)
@@ -219,6 +241,7 @@ export class WalWriter {
     this.#salt = salt
     this.#lastSeq = lastSeq
     this.#fileEnd = fileEnd
+    this.#rotateMark = -fileEnd
     this.#syncedTotal = truncated ? -1 : 0
   }
 
@@ -282,14 +305,28 @@ export class WalWriter {
     return new WalWriter(fs, dir, opts, segment, fd, pos.salt >>> 0, pos.lastSeq, end, true)
   }
 
-  /** Segment that new appends go to (the new one as soon as `rotate()` is called). */
+  /**
+   * Segment that new appends go to (the new one as soon as `rotate()` is called, or as soon as an
+   * append crosses `maxSegmentBytes`). To know which segment a given `rotate()` started, use the
+   * number its promise resolves to: automatic rotations may have moved past it since.
+   */
   get segment(): number {
-    return this.#rotation?.segment ?? this.#segment
+    return this.#rotations[this.#rotations.length - 1]?.segment ?? this.#segment
   }
 
   /** Size the segment that new appends go to will have once everything queued is written (header included). */
   get sizeBytes(): number {
-    return (this.#rotation === undefined ? this.#fileEnd : SEGMENT_HEADER_SIZE) + this.#len
+    return (this.#rotations.length === 0 ? this.#fileEnd : SEGMENT_HEADER_SIZE) + this.#len
+  }
+
+  /**
+   * Bytes the log has grown by since the last explicit `rotate()` (or since the writer was
+   * created or reopened, counting the segment's existing bytes), once everything queued is
+   * written. Unlike {@link WalWriter.sizeBytes} it is not reset by automatic rotations, so it is
+   * what a size-based compaction trigger should compare.
+   */
+  get bytesSinceRotate(): number {
+    return this.#queuedTotal - this.#rotateMark
   }
 
   /** Seq of the last appended record (queued or written), or the base seq when there is none. */
@@ -333,6 +370,9 @@ export class WalWriter {
       batch = this.#batch = deferred()
       this.#kick()
     }
+    // After the record is queued, so it is sealed into the segment it filled. A failed automatic
+    // rotation poisons the writer (or, past the last segment number, leaves appends where they are).
+    if (this.sizeBytes >= this.#maxSegmentBytes) this.#rotate(undefined, false).catch(noop)
     return batch.promise
   }
 
@@ -355,8 +395,10 @@ export class WalWriter {
    * Records appended before this call go to the old segment, which is written, datasynced and
    * closed; the new segment is created like {@link WalWriter.create} with `baseSeq = lastSeq`
    * (or `baseSeq` when given and larger: the sequence numbers in between are skipped).
-   * Records appended after this call (even before it resolves) go to the new segment. Calls
-   * made while a rotation is in progress wait for it and then rotate again.
+   * Records appended after this call (even before it resolves) go to the new segment, also when
+   * other rotations (explicit or automatic) are still in progress: rotations are sealed in call
+   * order and carried out in that order, so segment `n` only ever holds records appended before
+   * the rotation to `n + 1` was requested.
    *
    * A skipped range is a gap between segments that `scanWal` reports as corruption, so it is
    * only valid while something else (a snapshot at `baseSeq`) covers it.
@@ -365,16 +407,22 @@ export class WalWriter {
    *   `KV_CLOSED` after `close()`, or with a RangeError when the segment number would exceed
    *   2^32 - 1 or `baseSeq` is not a safe non-negative integer.
    */
-  async rotate(baseSeq?: number): Promise<number> {
-    if (baseSeq !== undefined) checkSeq('baseSeq', baseSeq)
-    for (let prev = this.#rotation; prev !== undefined; prev = this.#rotation) {
-      await prev.done.promise.catch(noop)
+  rotate(baseSeq?: number): Promise<number> {
+    return this.#rotate(baseSeq, true)
+  }
+
+  #rotate(baseSeq: number | undefined, explicit: boolean): Promise<number> {
+    try {
+      if (baseSeq !== undefined) checkSeq('baseSeq', baseSeq)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    if (this.#failure !== undefined) throw this.#failure
-    if (this.#closed) throw closedError()
-    const segment = this.#segment + 1
-    if (segment > MAX_SEGMENT_NUMBER) throw new RangeError(`WAL segment number would exceed ${MAX_SEGMENT_NUMBER}`)
-    // Seal the queued records (old salt) for the old segment; later appends use the new salt.
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    if (this.#closed) return Promise.reject(closedError())
+    const segment = this.segment + 1
+    if (segment > MAX_SEGMENT_NUMBER) return Promise.reject(new RangeError(`WAL segment number would exceed ${MAX_SEGMENT_NUMBER}`))
+    // Seal the queued records (previous target's salt) for the previous target segment; later
+    // appends use the new salt.
     const r: Rotation = {
       carry: this.#buf,
       carryLen: this.#len,
@@ -391,7 +439,8 @@ export class WalWriter {
     this.#len = 0
     this.#batch = undefined
     this.#salt = r.salt
-    this.#rotation = r
+    this.#rotations.push(r)
+    if (explicit) this.#rotateMark = this.#queuedTotal - SEGMENT_HEADER_SIZE
     this.#kick()
     return r.done.promise
   }
@@ -469,7 +518,7 @@ export class WalWriter {
     let inflight: Deferred<void> | undefined
     try {
       while (this.#failure === undefined) {
-        const rotation = this.#rotation
+        const rotation = this.#rotations[0]
         if (rotation !== undefined) {
           await this.#rotateNow(rotation)
           continue
@@ -558,7 +607,7 @@ export class WalWriter {
     this.#segment = r.segment
     this.#path = path
     this.#fileEnd = SEGMENT_HEADER_SIZE
-    this.#rotation = undefined
+    this.#rotations.shift()
     r.done.resolve(r.segment)
   }
 
@@ -585,12 +634,11 @@ export class WalWriter {
     this.#batch?.reject(failure)
     this.#batch = undefined
     this.#len = 0
-    const r = this.#rotation
-    if (r !== undefined) {
+    for (const r of this.#rotations) {
       r.carryBatch?.reject(failure)
       r.done.reject(failure)
-      this.#rotation = undefined
     }
+    this.#rotations = []
     for (const w of this.#waiters) w.reject(failure)
     this.#waiters = []
     this.#clearTimer()

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
 import { SEGMENT_HEADER_SIZE, encodeRecord, encodeSegmentHeader, recordFrameSize } from '../../src/wal/format.js'
-import { scanSegment, scanWal } from '../../src/wal/reader.js'
+import { readSegment, scanSegment, scanWal } from '../../src/wal/reader.js'
 import { WalWriter } from '../../src/wal/writer.js'
 import type { SyncPolicy } from '../../src/wal/writer.js'
 import { MemFs, POWER_LOSS_MODELS } from '../helpers/mem-fs.js'
@@ -52,10 +52,10 @@ function recover(fs: MemFs): { keys: string[]; seqs: number[]; corrupt: boolean 
 }
 
 /** Run `steps` on a new writer; `resolved` collects the seqs whose append promise resolved. */
-async function runWorkload(fs: MemFs, steps: Step[], sync: SyncPolicy, resolved: Set<number>): Promise<void> {
+async function runWorkload(fs: MemFs, steps: Step[], sync: SyncPolicy, resolved: Set<number>, maxSegmentBytes?: number): Promise<void> {
   let w: WalWriter
   try {
-    w = await WalWriter.create(fs, DIR, 1, 0, { sync, syncIntervalMs: 1 })
+    w = await WalWriter.create(fs, DIR, 1, 0, { sync, syncIntervalMs: 1, ...(maxSegmentBytes === undefined ? {} : { maxSegmentBytes }) })
   } catch {
     return
   }
@@ -75,12 +75,13 @@ async function runWorkload(fs: MemFs, steps: Step[], sync: SyncPolicy, resolved:
 }
 
 describe('WAL properties', () => {
-  it('reads back exactly the records written, across group commits and rotations', async () => {
+  it('reads back exactly the records written, across group commits and explicit and automatic rotations', async () => {
+    const maxArb = fc.option(fc.integer({ min: 1, max: 2000 }), { nil: undefined })
     await fc.assert(
-      fc.asyncProperty(fc.array(stepArb, { maxLength: 12 }), policyArb, async (steps, sync) => {
+      fc.asyncProperty(fc.array(stepArb, { maxLength: 12 }), policyArb, maxArb, async (steps, sync, maxSegmentBytes) => {
         const fs = newFs()
         const resolved = new Set<number>()
-        await runWorkload(fs, steps, sync, resolved)
+        await runWorkload(fs, steps, sync, resolved, maxSegmentBytes)
         const all = steps.flatMap((s) => s.recs)
         expect(resolved.size).toBe(all.length)
         const got = recover(fs)
@@ -94,7 +95,7 @@ describe('WAL properties', () => {
     )
   })
 
-  it("keeps every acknowledged append and only a prefix after a power loss at any op under 'always'", async () => {
+  it("keeps every acknowledged append and only a prefix after a power loss at any op under 'always', automatic rotations included", async () => {
     const modelArb = fc.constantFrom<CrashModel>(...POWER_LOSS_MODELS)
     await fc.assert(
       fc.asyncProperty(
@@ -102,7 +103,8 @@ describe('WAL properties', () => {
         fc.nat({ max: 60 }),
         modelArb,
         fc.nat(),
-        async (steps, crashAt, model, seed) => {
+        fc.option(fc.integer({ min: 1, max: 1500 }), { nil: undefined }),
+        async (steps, crashAt, model, seed, maxSegmentBytes) => {
           const fs = newFs()
           const resolved = new Set<number>()
           let image: MemFs | undefined
@@ -114,7 +116,7 @@ describe('WAL properties', () => {
               acked = new Set(resolved)
             }
           }
-          await runWorkload(fs, steps, 'always', resolved)
+          await runWorkload(fs, steps, 'always', resolved, maxSegmentBytes)
           image ??= fs.crash(model, seed)
           acked ??= resolved
           const all = steps.flatMap((s) => s.recs.map((r) => key(r.type, r.payload)))
@@ -126,6 +128,37 @@ describe('WAL properties', () => {
         },
       ),
       { numRuns: NUM_RUNS },
+    )
+  })
+
+  it('a streamed read with any chunk size sees exactly what an in-memory scan sees', () => {
+    const salt = 0x0f0f1234
+    fc.assert(
+      fc.property(
+        fc.array(recArb, { minLength: 0, maxLength: 10 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 200 }),
+        fc.constantFrom<'strict' | 'salvage'>('strict', 'salvage'),
+        (recs, edits, cut, chunkBytes, mode) => {
+          const size = SEGMENT_HEADER_SIZE + recs.reduce((n, r) => n + recordFrameSize(r.payload.length), 0)
+          const bytes = Buffer.alloc(size)
+          encodeSegmentHeader(1, salt, 0).copy(bytes)
+          let off = SEGMENT_HEADER_SIZE
+          recs.forEach((r, i) => (off = encodeRecord(bytes, off, salt, i + 1, r.type, r.payload)))
+          for (const [pos, value] of edits) bytes[pos % size] = value
+          const damaged = bytes.subarray(0, size - (cut % 40))
+          const fs = newFs()
+          fs.putFile(`${DIR}/wal-0000000001.log`, damaged)
+          const inMemory: string[] = []
+          const streamed: string[] = []
+          const a = scanSegment(damaged, (r) => inMemory.push(`${r.seq}@${r.offset}:${key(r.type, r.payload)}`), { mode })
+          const b = readSegment(fs, `${DIR}/wal-0000000001.log`, (r) => streamed.push(`${r.seq}@${r.offset}:${key(r.type, r.payload)}`), { mode, chunkBytes })
+          expect(streamed).toEqual(inMemory)
+          expect(b).toEqual(a)
+        },
+      ),
+      { numRuns: NUM_RUNS * 3 },
     )
   })
 

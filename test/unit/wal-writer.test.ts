@@ -270,19 +270,115 @@ describe('rotation', () => {
     expect(wal.corruption).toMatchObject({ segment: 2, offset: 16 })
   })
 
-  it('serialises concurrent rotations', async () => {
+  it('serialises concurrent rotations, each sealed when it is called', async () => {
     const fs = newFs()
     const w = await create(fs, 'never')
     const a = w.rotate()
-    const b = w.rotate()
     void w.append(1, 1, payloadFor(1))
+    const b = w.rotate()
+    // Appended after b was called, while a is still in progress: b's segment, not a's.
+    void w.append(2, 1, payloadFor(2))
+    expect(w.segment).toBe(3)
     expect(await Promise.all([a, b])).toEqual([2, 3])
     await w.close()
     expect(scanWal(fs, DIR, () => {}).segments.map((s) => [s.segment, s.scan.records])).toEqual([
       [1, 0],
       [2, 1],
-      [3, 0],
+      [3, 1],
     ])
+  })
+})
+
+describe('automatic rotation (maxSegmentBytes)', () => {
+  const FRAME = recordFrameSize(payloadFor(1).length)
+
+  function segmentsOf(fs: MemFs): Array<[number, number[]]> {
+    const out = new Map<number, number[]>()
+    const wal = scanWal(fs, DIR, (r, segment) => {
+      const list = out.get(segment) ?? []
+      list.push(r.seq)
+      out.set(segment, list)
+    })
+    expect(wal.corruption).toBeUndefined()
+    return wal.segments.map((s) => [s.segment, out.get(s.segment) ?? []])
+  }
+
+  it('rotates by itself once a segment passes maxSegmentBytes, keeping the chain intact', async () => {
+    const fs = newFs()
+    const max = SEGMENT_HEADER_SIZE + 3 * FRAME
+    const w = await WalWriter.create(fs, DIR, 1, 0, { sync: 'never', maxSegmentBytes: max, newSalt: () => SALT })
+    for (let seq = 1; seq <= 10; seq++) await w.append(seq, 1, payloadFor(1))
+    await w.close()
+    const segs = segmentsOf(fs)
+    expect(segs.map(([, s]) => s)).toEqual([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]])
+    // Each full segment ends with the record that reached the limit.
+    for (const [n] of segs.slice(0, -1)) expect(fs.readFile(segmentPath(DIR, n)).length).toBe(max)
+  })
+
+  it('sends a record larger than the limit to a segment of its own and goes on', async () => {
+    const fs = newFs()
+    const w = await WalWriter.create(fs, DIR, 1, 0, { sync: 'always', maxSegmentBytes: 64 })
+    await Promise.all(range(1, 4).map((s) => w.append(s, 1, payloadFor(s))))
+    await w.append(5, 1, payloadFor(5))
+    await w.close()
+    const segs = segmentsOf(fs)
+    expect(segs.map(([, s]) => s)).toEqual([[1], [2], [3], [4], [5], []])
+    expect(recoveredSeqs(fs.crash('forget-dir-ops'))).toEqual(range(1, 5))
+  })
+
+  it('never rotates below the default limit', async () => {
+    const fs = newFs()
+    const w = await create(fs, 'never')
+    await Promise.all(range(1, 200).map((s) => w.append(s, 1, payloadFor(s))))
+    await w.close()
+    expect(segmentsOf(fs).length).toBe(1)
+  })
+
+  it('keeps an explicit rotation exact while automatic ones run: segments before it hold only earlier records', async () => {
+    // What compaction relies on: rotate(), snapshot the seqs before it, delete the segments
+    // below the number rotate() resolved to. No later record may sit below that number.
+    const fs = newFs()
+    const w = await WalWriter.create(fs, DIR, 1, 0, { sync: 'never', maxSegmentBytes: SEGMENT_HEADER_SIZE + 2 * FRAME })
+    const all: Promise<unknown>[] = []
+    let seq = 0
+    const burst = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        seq++
+        all.push(w.append(seq, 1, payloadFor(1)))
+      }
+    }
+    burst(5) // rotations to 2, 3 (and maybe more) now pending
+    const snapshotSeq = seq
+    const rotated = w.rotate()
+    burst(7) // more automatic rotations after the explicit one
+    const target = await rotated
+    await Promise.all(all)
+    expect(w.segment).toBeGreaterThan(target)
+    await w.close()
+    for (const [n, seqs] of segmentsOf(fs)) {
+      if (n < target) for (const s of seqs) expect(s).toBeLessThanOrEqual(snapshotSeq)
+      else for (const s of seqs) expect(s).toBeGreaterThan(snapshotSeq)
+    }
+  })
+
+  it('counts bytesSinceRotate across automatic rotations; an explicit rotate() resets it', async () => {
+    const fs = newFs()
+    const w = await WalWriter.create(fs, DIR, 1, 0, { sync: 'never', maxSegmentBytes: SEGMENT_HEADER_SIZE + 2 * FRAME })
+    expect(w.bytesSinceRotate).toBe(SEGMENT_HEADER_SIZE)
+    for (let s = 1; s <= 6; s++) void w.append(s, 1, payloadFor(1))
+    expect(w.bytesSinceRotate).toBe(SEGMENT_HEADER_SIZE + 6 * FRAME)
+    expect(w.sizeBytes).toBeLessThan(SEGMENT_HEADER_SIZE + 2 * FRAME)
+    void w.rotate()
+    expect(w.bytesSinceRotate).toBe(SEGMENT_HEADER_SIZE)
+    await w.close()
+  })
+
+  it('rejects a maxSegmentBytes that is not a positive integer', async () => {
+    const fs = newFs()
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(WalWriter.create(fs, DIR, 1, 0, { sync: 'never', maxSegmentBytes: bad })).rejects.toThrow(RangeError)
+    }
+    expect(fs.log).toEqual([])
   })
 })
 
