@@ -1,7 +1,8 @@
 import type { Op } from './codec/ops.js'
+import { describeValue } from './arguments.js'
 import { StoreError } from './errors.js'
 import type { TransactionHost } from './transaction.js'
-import { encodedSize } from './value.js'
+import { writeBytes } from './value.js'
 
 /** Outcome of {@link AtomicOperation.commit}. */
 export type AtomicResult = { readonly ok: true; readonly version: number } | { readonly ok: false; readonly failed: string[] }
@@ -28,9 +29,9 @@ export class AtomicOperation<V = unknown> {
 
   /** Require `key` to be at `version` (from `getEntry`), or absent when `null`. */
   check(key: string, version: number | null): this {
-    this.#host.validateKeyForHost(key)
+    this.#host.validateKey(key)
     if (version !== null && (!Number.isSafeInteger(version) || version < 1)) {
-      throw new StoreError('KV_INVALID_ARGUMENT', 'check version must be a positive integer or null')
+      throw new StoreError('KV_INVALID_ARGUMENT', `check version must be a positive integer or null, got ${describeValue(version)}`)
     }
     this.#checks.push({ key, version: version ?? 0 })
     return this
@@ -38,18 +39,18 @@ export class AtomicOperation<V = unknown> {
 
   /** Write `value` under `key` when the checks pass. */
   set(key: string, value: V, options: { ttl?: number; expiresAt?: number } = {}): this {
-    this.#host.validateKeyForHost(key)
-    const stored = this.#host.prepareForHost(value)
-    const expiresAt = this.#host.expiresAtForHost(options)
-    this.#bytes += key.length * 3 + encodedSize(stored, Infinity)
+    this.#host.validateKey(key)
+    const stored = this.#host.prepare(value)
+    const expiresAt = this.#host.expiresAt(options)
+    this.#bytes += writeBytes(key, stored)
     this.#ops.push({ t: 'set', key, value: stored, expiresAt })
     return this
   }
 
   /** Delete `key` when the checks pass. */
   delete(key: string): this {
-    this.#host.validateKeyForHost(key)
-    this.#bytes += key.length * 3
+    this.#host.validateKey(key)
+    this.#bytes += writeBytes(key)
     this.#ops.push({ t: 'del', key })
     return this
   }

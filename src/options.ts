@@ -1,5 +1,8 @@
-import type { Clock } from './clock.js'
+import { checkFunction, checkOneOf, checkOptionsObject, describeValue, positiveInt } from './arguments.js'
+import { systemClock, type Clock } from './clock.js'
+import { StoreError } from './errors.js'
 import type { Fs } from './fs/fs.js'
+import { nodeFs } from './fs/node-fs.js'
 
 /** When a write's promise resolves, relative to the disk. See {@link StoreOptions.sync}. */
 export type SyncPolicy = 'always' | 'interval' | 'never'
@@ -31,7 +34,7 @@ export interface StoreOptions {
    */
   dir?: string
   /**
-   * Snapshot-file mode (seed 004): load this file on open, write it on a timer
+   * Snapshot-file mode: the whole store is one snapshot file. Load it on open, write it on a timer
    * (`snapshotIntervalMs`), on `snapshot()` and on `close()`. There is no WAL: writes
    * after the last snapshot are lost in a crash. `.json` files are JSON, others binary.
    */
@@ -101,4 +104,94 @@ export interface StoreOptions {
    * @internal
    */
   fs?: Fs
+}
+
+/** The defaults of {@link StoreOptions}, in one place (the TSDoc above quotes them). */
+export const DEFAULTS = {
+  sync: 'always',
+  syncIntervalMs: 100,
+  recovery: 'strict',
+  maxKeyBytes: 65_536,
+  maxValueBytes: 64 * 1024 * 1024,
+  maxBatchBytes: 256 * 1024 * 1024,
+  compactThresholdBytes: 64 * 1024 * 1024,
+  fileSnapshotIntervalMs: 60_000,
+  dirSnapshotIntervalMs: 0,
+  snapshotFormat: 'binary',
+  expirySweepIntervalMs: 100,
+  slidingTtlMs: 0,
+} as const
+
+/** {@link StoreOptions} checked, with every default filled in. */
+export interface ResolvedOptions {
+  readonly mode: 'memory' | 'dir' | 'file'
+  /** `dir` or `file` as given (resolved to an absolute path by the store). */
+  readonly path: string | undefined
+  readonly sync: SyncPolicy
+  readonly syncIntervalMs: number | undefined
+  readonly recovery: RecoveryMode
+  readonly maxKeyBytes: number
+  readonly maxValueBytes: number
+  readonly maxBatchBytes: number
+  readonly compactThresholdBytes: number
+  readonly snapshotIntervalMs: number
+  readonly snapshotFormat: SnapshotFormatName
+  readonly expirySweepIntervalMs: number
+  readonly slidingTtlMs: number
+  readonly clock: Clock
+  readonly onProgress: ((event: ProgressEvent) => void) | undefined
+  readonly fs: Fs
+}
+
+const OPTION_KEYS = [
+  'dir', 'file', 'sync', 'syncIntervalMs', 'recovery', 'maxKeyBytes', 'maxValueBytes', 'maxBatchBytes',
+  'compactThresholdBytes', 'snapshotIntervalMs', 'snapshotFormat', 'expirySweepIntervalMs', 'slidingTtlMs',
+  'clock', 'onProgress', 'fs',
+] as const satisfies readonly (keyof StoreOptions)[]
+
+function optionalInt(o: StoreOptions, name: keyof StoreOptions, allowZero: boolean): number | undefined {
+  return o[name] === undefined ? undefined : positiveInt(name, o[name], allowZero)
+}
+
+/**
+ * Check `o` (unknown keys, types, ranges) and fill in the defaults.
+ * @throws {@link StoreError} `KV_INVALID_ARGUMENT` naming the option, and for an unknown
+ *   key the closest valid one.
+ */
+export function resolveOptions(o: StoreOptions): ResolvedOptions {
+  checkOptionsObject('Store.open option', o, OPTION_KEYS)
+  if (o.dir !== undefined && o.file !== undefined) throw new StoreError('KV_INVALID_ARGUMENT', 'give dir or file, not both')
+  for (const name of ['dir', 'file'] as const) {
+    const v = o[name]
+    if (v !== undefined && (typeof v !== 'string' || v === '')) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `${name} must be a non-empty string, got ${describeValue(v)}`)
+    }
+  }
+  if (o.clock !== undefined && typeof o.clock?.now !== 'function') {
+    throw new StoreError('KV_INVALID_ARGUMENT', `clock must be an object with now(), got ${describeValue(o.clock)}`)
+  }
+  if (o.onProgress !== undefined) checkFunction('onProgress', o.onProgress)
+  if (o.fs !== undefined && (typeof o.fs !== 'object' || o.fs === null)) {
+    throw new StoreError('KV_INVALID_ARGUMENT', `fs must be an object implementing Fs, got ${describeValue(o.fs)}`)
+  }
+  const mode = o.dir !== undefined ? 'dir' : o.file !== undefined ? 'file' : 'memory'
+  return {
+    mode,
+    path: o.dir ?? o.file,
+    sync: checkOneOf('sync', o.sync, ['always', 'interval', 'never']) ?? DEFAULTS.sync,
+    syncIntervalMs: optionalInt(o, 'syncIntervalMs', false),
+    recovery: checkOneOf('recovery', o.recovery, ['strict', 'point-in-time', 'salvage']) ?? DEFAULTS.recovery,
+    maxKeyBytes: optionalInt(o, 'maxKeyBytes', false) ?? DEFAULTS.maxKeyBytes,
+    maxValueBytes: optionalInt(o, 'maxValueBytes', false) ?? DEFAULTS.maxValueBytes,
+    maxBatchBytes: optionalInt(o, 'maxBatchBytes', false) ?? DEFAULTS.maxBatchBytes,
+    compactThresholdBytes: optionalInt(o, 'compactThresholdBytes', true) ?? DEFAULTS.compactThresholdBytes,
+    snapshotIntervalMs:
+      optionalInt(o, 'snapshotIntervalMs', true) ?? (mode === 'file' ? DEFAULTS.fileSnapshotIntervalMs : DEFAULTS.dirSnapshotIntervalMs),
+    snapshotFormat: checkOneOf('snapshotFormat', o.snapshotFormat, ['binary', 'json']) ?? DEFAULTS.snapshotFormat,
+    expirySweepIntervalMs: optionalInt(o, 'expirySweepIntervalMs', true) ?? DEFAULTS.expirySweepIntervalMs,
+    slidingTtlMs: optionalInt(o, 'slidingTtlMs', true) ?? DEFAULTS.slidingTtlMs,
+    clock: o.clock ?? systemClock,
+    onProgress: o.onProgress,
+    fs: o.fs ?? nodeFs,
+  }
 }

@@ -1,17 +1,21 @@
 import type { Op } from './codec/ops.js'
-import { KvHash, KvList } from './collections.js'
+import { describeValue } from './arguments.js'
 import { StoreError } from './errors.js'
 import { compileGlob } from './glob.js'
 import { prefixBounds } from './key.js'
 import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
 import type { MemtableReader, MemtableView, RangeBounds } from './memtable.js'
-import { copyBytes, encodedSize } from './value.js'
+import { copyOut, isCollection, toInteger } from './keyspace.js'
+import { writeBytes } from './value.js'
 
-/** What a transaction or atomic commit needs from its store. @internal */
+/**
+ * What a transaction or atomic commit needs from its store. The store hands a closure
+ * object implementing it to each transaction; it is never reachable from the public API.
+ */
 export interface TransactionHost {
-  validateKeyForHost(key: string): void
-  prepareForHost(value: unknown): unknown
-  expiresAtForHost(options: { ttl?: number; expiresAt?: number }): number
+  validateKey(key: string): void
+  prepare(value: unknown): unknown
+  expiresAt(options: { ttl?: number; expiresAt?: number }): number
   /** Current version of a live key, 0 when missing or expired. */
   versionOf(key: string): number
   liveTable(): MemtableReader
@@ -29,12 +33,15 @@ interface Pending {
   deleted: boolean
 }
 
-function isCollection(v: unknown): boolean {
-  return v instanceof KvList || v instanceof KvHash
-}
+/** How the store commits a finished transaction: not a member, so users cannot call it. */
+const committers = new WeakMap<object, () => Promise<void> | undefined>()
 
-function outValue<V>(v: unknown): V {
-  return (v instanceof Uint8Array ? copyBytes(v) : v) as V
+/**
+ * Validate and commit `tx` (synchronously up to the WAL append). Returns the durability
+ * promise, or `undefined` on conflict. Only the store calls this.
+ */
+export function commitTransaction(tx: object): Promise<void> | undefined {
+  return (committers.get(tx) as () => Promise<void> | undefined)()
 }
 
 /**
@@ -65,23 +72,24 @@ export class Transaction<V = unknown> {
     this.#startSeq = startSeq
     this.#now = host.now()
     this.#generation = host.generation()
+    committers.set(this, () => this.#commit())
   }
 
   /** Value of `key` (own writes first), or `undefined`. @throws {@link StoreError} `KV_WRONG_TYPE`, `KV_INVALID_KEY`. */
   async get(key: string): Promise<V | undefined> {
-    this.#host.validateKeyForHost(key)
+    this.#host.validateKey(key)
     const w = this.#writes.get(key)
-    if (w !== undefined) return w.deleted ? undefined : outValue<V>(w.value)
+    if (w !== undefined) return w.deleted ? undefined : copyOut<V>(w.value)
     const v = this.#readView(key)
     if (v !== undefined && isCollection(v)) {
       throw new StoreError('KV_WRONG_TYPE', `key ${JSON.stringify(key)} holds a list or hash`)
     }
-    return v === undefined ? undefined : outValue<V>(v)
+    return v === undefined ? undefined : copyOut<V>(v)
   }
 
   /** Whether `key` exists for this transaction. */
   async has(key: string): Promise<boolean> {
-    this.#host.validateKeyForHost(key)
+    this.#host.validateKey(key)
     const w = this.#writes.get(key)
     if (w !== undefined) return !w.deleted
     return this.#readView(key) !== undefined
@@ -89,7 +97,7 @@ export class Transaction<V = unknown> {
 
   /** Keys matching a glob, in order, as this transaction sees them (range-validated at commit). */
   async keys(pattern = '*'): Promise<string[]> {
-    if (typeof pattern !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'pattern must be a string')
+    if (typeof pattern !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `pattern must be a string, got ${describeValue(pattern)}`)
     const glob = compileGlob(pattern)
     const bounds: RangeBounds = prefixBounds(glob.prefix)
     const out: string[] = []
@@ -104,17 +112,17 @@ export class Transaction<V = unknown> {
     let n = 0
     for (const [k, v] of this.#range(bounds, false)) {
       if (n++ >= limit) return
-      yield [k, outValue<V>(v)]
+      yield [k, copyOut<V>(v)]
     }
   }
 
   /** Buffer a write of `value` (validated now). */
   set(key: string, value: V, options: { ttl?: number; expiresAt?: number } = {}): void {
     this.#checkActive()
-    this.#host.validateKeyForHost(key)
-    const stored = this.#host.prepareForHost(value)
-    const expiresAt = this.#host.expiresAtForHost(options)
-    this.#bytes += key.length * 3 + encodedSize(stored, Infinity)
+    this.#host.validateKey(key)
+    const stored = this.#host.prepare(value)
+    const expiresAt = this.#host.expiresAt(options)
+    this.#bytes += writeBytes(key, stored)
     this.#writes.delete(key) // keep write order = last call order
     this.#writes.set(key, { value: stored, expiresAt, deleted: false })
   }
@@ -122,33 +130,23 @@ export class Transaction<V = unknown> {
   /** Buffer a delete. */
   delete(key: string): void {
     this.#checkActive()
-    this.#host.validateKeyForHost(key)
-    this.#bytes += key.length * 3
+    this.#host.validateKey(key)
+    this.#bytes += writeBytes(key)
     this.#writes.delete(key)
     this.#writes.set(key, { value: undefined, expiresAt: 0, deleted: true })
   }
 
   /** Read the integer at `key` (0 when missing), add `by`, buffer the result and return it. */
   async incr(key: string, by = 1): Promise<number> {
-    if (!Number.isSafeInteger(by)) throw new StoreError('KV_INVALID_ARGUMENT', `increment must be a safe integer, got ${String(by)}`)
+    if (!Number.isSafeInteger(by)) throw new StoreError('KV_INVALID_ARGUMENT', `increment must be a safe integer, got ${describeValue(by)}`)
     const cur = await this.get(key)
-    let n = 0
-    if (cur !== undefined) {
-      if (typeof cur === 'number' && Number.isSafeInteger(cur)) n = cur
-      else if (typeof cur === 'string' && /^-?(0|[1-9][0-9]{0,15})$/.test(cur)) n = Number(cur)
-      else throw new StoreError('KV_NOT_INTEGER', `value of ${JSON.stringify(key)} is not an integer`)
-    }
-    const next = n + by
-    if (!Number.isSafeInteger(next) || !Number.isSafeInteger(by)) throw new StoreError('KV_NOT_INTEGER', 'result leaves the safe-integer range')
+    const next = (cur === undefined ? 0 : toInteger(key, cur)) + by
+    if (!Number.isSafeInteger(next)) throw new StoreError('KV_NOT_INTEGER', `increment of ${JSON.stringify(key)} would leave the safe-integer range`)
     this.set(key, next as V)
     return next
   }
 
-  /**
-   * @internal Validate and commit (synchronously up to the WAL append). Returns the
-   * durability promise, or `undefined` on conflict.
-   */
-  commit(): Promise<void> | undefined {
+  #commit(): Promise<void> | undefined {
     this.#checkActive()
     this.#done = true
     const host = this.#host

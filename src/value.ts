@@ -107,3 +107,12 @@ export function encodedSize(value: unknown, limitBytes: number): number {
       return 0
   }
 }
+
+/**
+ * Estimated encoded size of a write of `stored` (or of a delete, without it) under `key`:
+ * what batch, transaction and atomic limits (`maxBatchBytes`) count. A UTF-16 code unit is
+ * at most 3 UTF-8 bytes, so the key never counts for less than it takes.
+ */
+export function writeBytes(key: string, stored?: unknown, limitBytes = Infinity): number {
+  return key.length * 3 + (arguments.length > 1 ? encodedSize(stored, limitBytes) : 0)
+}

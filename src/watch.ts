@@ -1,5 +1,7 @@
-import { checkOptionsObject } from './arguments.js'
+import { checkOptionsObject, describeValue } from './arguments.js'
+import type { Op } from './codec/ops.js'
 import { StoreError } from './errors.js'
+import { copyOut } from './keyspace.js'
 
 /** A committed change, from {@link ChangeFeed}. */
 export type Change =
@@ -39,7 +41,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   readonly #key: string | undefined
   readonly #prefix: string | undefined
   readonly #highWaterMark: number
-  readonly #onEnd: () => void
+  readonly #hub: ChangeHub
   #queue: Change[] = []
   #head = 0
   #waiting: ((r: IteratorResult<Change>) => void) | undefined
@@ -47,21 +49,29 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #ended = false
   #error: StoreError | undefined
 
-  /** @internal Created by `Store.watch`. */
-  constructor(options: WatchOptions, onEnd: () => void) {
+  /** @internal Created by `Store.watch` (through its {@link ChangeHub}). */
+  constructor(options: WatchOptions, hub: ChangeHub) {
     checkOptionsObject('watch option', options, ['key', 'prefix', 'highWaterMark'])
-    if (options.key !== undefined && typeof options.key !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'watch key must be a string')
-    if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', 'watch prefix must be a string')
+    if (options.key !== undefined && typeof options.key !== 'string') {
+      throw new StoreError('KV_INVALID_ARGUMENT', `watch key must be a string, got ${describeValue(options.key)}`)
+    }
+    if (options.prefix !== undefined && typeof options.prefix !== 'string') {
+      throw new StoreError('KV_INVALID_ARGUMENT', `watch prefix must be a string, got ${describeValue(options.prefix)}`)
+    }
     const hwm = options.highWaterMark ?? 10_000
-    if (!Number.isSafeInteger(hwm) || hwm < 1) throw new StoreError('KV_INVALID_ARGUMENT', 'highWaterMark must be a positive integer')
+    if (!Number.isSafeInteger(hwm) || hwm < 1) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `highWaterMark must be a positive integer, got ${describeValue(hwm)}`)
+    }
     this.#key = options.key
     this.#prefix = options.prefix
     this.#highWaterMark = hwm
-    this.#onEnd = onEnd
+    this.#hub = hub
+    // Only the hub can deliver to a feed or end it: these are not members a user can call.
+    hub.attach(this, { push: (c) => this.#push(c), end: () => this.#finish() })
   }
 
-  /** @internal Offer a change; filtered here. */
-  push(change: Change): void {
+  /** Offer a change; filtered here. */
+  #push(change: Change): void {
     if (this.#ended) return
     if (change.type !== 'clear') {
       if (this.#key !== undefined && change.key !== this.#key) return
@@ -122,11 +132,6 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     void this.return()
   }
 
-  /** @internal The store closed: deliver what is buffered, then end. */
-  end(): void {
-    this.#finish()
-  }
-
   [Symbol.asyncIterator](): this {
     return this
   }
@@ -134,7 +139,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #finish(): void {
     if (this.#ended) return
     this.#ended = true
-    this.#onEnd()
+    this.#hub.detach(this)
     const waiting = this.#waiting
     const fail = this.#failWaiting
     this.#waiting = undefined
@@ -146,5 +151,62 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     } else {
       waiting?.({ value: undefined, done: true })
     }
+  }
+}
+
+/** How the hub reaches a feed. */
+interface Sink {
+  push(change: Change): void
+  end(): void
+}
+
+/**
+ * The store's open change feeds: turns applied ops into {@link Change}s and offers them to
+ * every feed, in commit order.
+ */
+export class ChangeHub {
+  readonly #sinks = new Map<ChangeFeed, Sink>()
+
+  /** Number of open feeds; publishing costs nothing when 0. */
+  get size(): number {
+    return this.#sinks.size
+  }
+
+  /** Called by a new feed's constructor. */
+  attach(feed: ChangeFeed, sink: Sink): void {
+    this.#sinks.set(feed, sink)
+  }
+
+  /** Called by a feed that ended. */
+  detach(feed: ChangeFeed): void {
+    this.#sinks.delete(feed)
+  }
+
+  /** Offer `change` to every feed. */
+  publish(change: Change): void {
+    for (const sink of this.#sinks.values()) sink.push(change)
+  }
+
+  /**
+   * Offer the change `op` made at `seq`. `stillExists` tells, for list and hash ops, whether
+   * the key survived (an emptied collection is a delete).
+   */
+  publishOp(op: Op, seq: number, stillExists: boolean): void {
+    switch (op.t) {
+      case 'set':
+        // Bytes are copied like every read: a consumer must not reach the stored array.
+        return this.publish({ type: 'set', key: op.key, value: copyOut(op.value), version: seq })
+      case 'del':
+        return this.publish({ type: 'delete', key: op.key, version: seq })
+      case 'clear':
+        return this.publish({ type: 'clear', key: '', version: seq })
+      default:
+        return this.publish(stillExists ? { type: 'update', key: op.key, version: seq } : { type: 'delete', key: op.key, version: seq })
+    }
+  }
+
+  /** The store closed: every feed delivers what it buffered, then ends. */
+  endAll(): void {
+    for (const sink of [...this.#sinks.values()]) sink.end()
   }
 }

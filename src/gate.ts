@@ -1,0 +1,71 @@
+// Which operation waits for which. Plain reads and writes run synchronously in the call
+// when nothing exclusive is running (the common case costs no promise hop); `load`,
+// `update` and `close` hold the exclusive side, and calls made meanwhile queue behind
+// them in FIFO order. Snapshot, compaction and load are additionally serialised with each
+// other, so two never write files at once.
+import { RwLock } from './rwlock.js'
+
+const RESOLVED: Promise<unknown> = Promise.resolve()
+
+/** The store's lock gates. */
+export class Gate {
+  readonly #lock = new RwLock()
+  #maintenance: Promise<unknown> = RESOLVED
+
+  /** Run a read: at once when no exclusive operation runs or waits, else queued. */
+  read<T>(fn: () => T): Promise<T> {
+    if (!this.#lock.readable) return this.#lock.read(fn)
+    try {
+      return Promise.resolve(fn())
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Wait until reads may run (resolves at once when they may). */
+  readable(): Promise<void> | undefined {
+    return this.#lock.readable ? undefined : this.#lock.read(() => undefined)
+  }
+
+  /** Run a write whose result is already a promise: at once when the lock is idle, else queued. */
+  write<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.#lock.idle) return this.#lock.write(fn)
+    try {
+      return fn()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Run `fn` (sync) when no exclusive operation is running; at once when idle. */
+  exclusiveStep<T>(fn: () => T): Promise<T> {
+    if (!this.#lock.idle) return this.#lock.write(fn)
+    try {
+      return Promise.resolve(fn())
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Hold the exclusive side for all of `fn` (async): nothing else runs until it settles. */
+  exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.#lock.write(fn)
+  }
+
+  /** True when nothing holds or waits for the lock. */
+  get idle(): boolean {
+    return this.#lock.idle
+  }
+
+  /** Serialise snapshot, compaction and load so two never run at once. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#maintenance.then(fn, fn)
+    this.#maintenance = run.catch(() => undefined)
+    return run
+  }
+
+  /** Settles when the maintenance queued so far has (never rejects). */
+  maintenanceDone(): Promise<unknown> {
+    return this.#maintenance
+  }
+}
