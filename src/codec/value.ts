@@ -3,7 +3,13 @@
 
 import { KvHash, KvList } from '../collections.js'
 import { StoreError } from '../errors.js'
+import { MAX_DEPTH } from '../value.js'
 import type { ByteReader, ByteWriter } from './bytes.js'
+
+/** UTF-8 strings up to this many bytes are checked for ASCII by a JS loop (cheaper than a native call). */
+const SHORT_STRING = 64
+// ignoreBOM: a string that starts with U+FEFF must keep it.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Value tags, one byte on disk. Stable: never renumber.
@@ -114,34 +120,80 @@ function encodeElement(w: ByteWriter, value: unknown): void {
   encodeValue(w, value)
 }
 
+/** Size limits for {@link decodeValue}, in bytes; absent = no bound beyond the bytes in the reader. */
+export interface ValueLimits {
+  /** Largest string, JSON text or byte array (the store's `maxValueBytes`). */
+  maxValueBytes?: number
+  /** Largest hash field name (the store bounds fields by `maxKeyBytes`). */
+  maxFieldBytes?: number
+}
+
 /**
  * Read one value (tag + data) from `r`.
  *
  * JSON values come back deep-frozen with null-prototype objects (as the store keeps
  * them); bytes come back as a fresh plain `Uint8Array` (never a view of `r`'s buffer);
- * collections come back with epoch 0.
+ * collections come back with epoch 0. Everything is checked as `set()` checks input:
+ * strings are well-formed UTF-8, numbers finite, JSON at most `MAX_DEPTH` deep.
+ *
+ * Every length is compared with `limits` before anything is read for it, so a
+ * streaming caller never buffers for a length it would refuse. Element counts
+ * allocate nothing up front: a count the data does not hold runs out of data.
  *
  * @throws {@link StoreError} `KV_CORRUPT` on an unknown tag, a collection inside a
- *   collection, malformed JSON, or data cut short.
+ *   collection, malformed or invalid JSON, invalid UTF-8, a non-finite number, a length
+ *   over `limits`, or data cut short (then `r.needed` is set).
  */
-export function decodeValue(r: ByteReader): unknown {
-  return decode(r, true)
+export function decodeValue(r: ByteReader, limits: ValueLimits = {}): unknown {
+  return decode(r, true, limits.maxValueBytes ?? Infinity, limits.maxFieldBytes ?? Infinity)
 }
 
-function decode(r: ByteReader, allowCollections: boolean): unknown {
+/**
+ * Read a u32 byte length and that many bytes of strictly valid UTF-8 as a string.
+ *
+ * The length is checked against `maxBytes` before the bytes are asked for.
+ *
+ * @throws {@link StoreError} `KV_CORRUPT` when the length exceeds `maxBytes`, the bytes
+ *   are not well-formed UTF-8 (which also rules out encoded lone surrogates), or the data
+ *   is cut short (then `r.needed` is set).
+ */
+export function decodeString(r: ByteReader, maxBytes = Infinity, what = 'string'): string {
+  const at = r.pos
+  const n = r.u32()
+  if (n > maxBytes) throw new StoreError('KV_CORRUPT', `${what} length ${n} at offset ${at} exceeds the limit of ${maxBytes} bytes`)
+  const b = r.bytes(n)
+  if (n <= SHORT_STRING) {
+    let or = 0
+    for (let i = 0; i < n; i++) or |= b[i] as number
+    if (or < 0x80) return (b as Buffer).toString('latin1', 0, n)
+  }
+  try {
+    return UTF8.decode(b)
+  } catch (err) {
+    throw new StoreError('KV_CORRUPT', `${what} at offset ${at} is not valid UTF-8`, { cause: err })
+  }
+}
+
+function decode(r: ByteReader, allowCollections: boolean, maxBytes: number, maxField: number): unknown {
   const at = r.pos
   const tag = r.u8()
   switch (tag) {
     case ValueTag.STRING:
-      return r.string()
-    case ValueTag.NUMBER:
-      return r.f64()
+      return decodeString(r, maxBytes)
+    case ValueTag.NUMBER: {
+      const n = r.f64()
+      // set() refuses NaN and ±Infinity: they cannot round-trip through JSON.
+      if (!Number.isFinite(n)) throw new StoreError('KV_CORRUPT', `non-finite number ${n} at offset ${at}`)
+      return n
+    }
     case ValueTag.JSON: {
-      const text = r.string()
+      const text = decodeString(r, maxBytes, 'JSON text')
       return parseJsonValue(text, at)
     }
     case ValueTag.BYTES: {
+      const lenAt = r.pos
       const n = r.u32()
+      if (n > maxBytes) throw new StoreError('KV_CORRUPT', `byte array length ${n} at offset ${lenAt} exceeds the limit of ${maxBytes} bytes`)
       return new Uint8Array(r.bytes(n))
     }
     case ValueTag.TRUE:
@@ -153,21 +205,18 @@ function decode(r: ByteReader, allowCollections: boolean): unknown {
     case ValueTag.LIST: {
       if (!allowCollections) throw nested(at)
       const n = r.u32()
-      // Each element takes at least one byte: a count beyond the remaining bytes is damage,
-      // caught before it can size an allocation.
-      if (n > r.remaining) r.bytes(n)
-      const items = new Array<unknown>(n)
-      for (let i = 0; i < n; i++) items[i] = decode(r, false)
+      // Grown as elements decode, never sized by the count: a forged count runs out of data.
+      const items: unknown[] = []
+      for (let i = 0; i < n; i++) items.push(decode(r, false, maxBytes, maxField))
       return new KvList(items)
     }
     case ValueTag.HASH: {
       if (!allowCollections) throw nested(at)
       const n = r.u32()
-      if (n > r.remaining) r.bytes(n)
       const hash = new KvHash()
       for (let i = 0; i < n; i++) {
-        const field = r.string()
-        hash.set(field, decode(r, false))
+        const field = decodeString(r, maxField, 'hash field')
+        hash.set(field, decode(r, false, maxBytes, maxField))
       }
       return hash
     }
@@ -187,22 +236,50 @@ function parseJsonValue(text: string, at: number): unknown {
   } catch (err) {
     throw new StoreError('KV_CORRUPT', `malformed JSON value at offset ${at}`, { cause: err })
   }
-  return freezeJson(parsed)
+  try {
+    return freezeJson(parsed)
+  } catch (err) {
+    throw new StoreError('KV_CORRUPT', `JSON value at offset ${at}: ${(err as Error).message}`, { cause: err })
+  }
 }
 
 /**
- * Deep-freeze freshly parsed JSON data, rebuilding objects with a null prototype.
+ * Check and deep-freeze freshly parsed JSON data, rebuilding objects with a null prototype.
  *
  * The result has the shape the store keeps (see `prepareValue`): `__proto__` stays an
- * ordinary own key and nothing can be changed through a value read back. O(size).
+ * ordinary own key and nothing can be changed through a value read back. Data `set()`
+ * would refuse is refused here too: nesting deeper than `MAX_DEPTH` (counted as
+ * `prepareValue` counts it, so exactly what `set()` accepts loads), non-finite numbers
+ * (`JSON.parse` reads `1e400` as Infinity) and strings or keys with lone surrogates
+ * (`\ud800` escapes). Recursion is bounded by `MAX_DEPTH`, so hostile nesting cannot
+ * overflow the stack. O(size).
+ *
+ * @throws {@link StoreError} `KV_CORRUPT` for such data (the message names no location:
+ *   callers add it).
  */
 export function freezeJson(value: unknown): unknown {
+  return freezeAt(value, 0)
+}
+
+function freezeAt(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) throw new StoreError('KV_CORRUPT', 'a JSON string with a lone surrogate')
+    return value
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new StoreError('KV_CORRUPT', `a non-finite number (${value}) in JSON data`)
+    return value
+  }
   if (typeof value !== 'object' || value === null) return value
+  if (depth > MAX_DEPTH) throw new StoreError('KV_CORRUPT', `JSON data nested deeper than ${MAX_DEPTH}`)
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = freezeJson(value[i])
+    for (let i = 0; i < value.length; i++) value[i] = freezeAt(value[i], depth + 1)
     return Object.freeze(value)
   }
   const out = Object.create(null) as Record<string, unknown>
-  for (const k of Object.keys(value)) out[k] = freezeJson((value as Record<string, unknown>)[k])
+  for (const k of Object.keys(value)) {
+    if (!k.isWellFormed()) throw new StoreError('KV_CORRUPT', 'a JSON object key with a lone surrogate')
+    out[k] = freezeAt((value as Record<string, unknown>)[k], depth + 1)
+  }
   return Object.freeze(out)
 }

@@ -9,14 +9,32 @@
 //            expiresAt f64 (ms, 0 = none), version f64)
 //   crc u32 = crc32 (zlib) of every byte before it
 // Either may be wrapped whole in gzip or brotli.
+//
+// Reading streams through a window that holds the entry being parsed. Every length is
+// checked against the limits before the window grows for it; a retry after a short
+// window at least doubles it, so one big entry costs O(its size) to assemble.
 
-import { isUtf8 } from 'node:buffer'
 import { crc32 } from 'node:zlib'
 import { ByteReader, ByteWriter } from '../codec/bytes.js'
-import { decodeValue, encodeValue } from '../codec/value.js'
+import { decodeString, decodeValue, encodeValue } from '../codec/value.js'
 import { StoreError } from '../errors.js'
 import type { Fs } from '../fs/fs.js'
-import { DEFAULT_PAUSE_EVERY, FLUSH_BYTES, type SnapshotEntry, type SnapshotFormat, type SnapshotMeta, type SnapshotReadResult, type SnapshotWriteOptions } from './format.js'
+import {
+  checkExpiresAt,
+  checkTimestamp,
+  checkVersion,
+  DEFAULT_PAUSE_EVERY,
+  FLUSH_BYTES,
+  type ResolvedLimits,
+  resolveLimits,
+  type SnapshotEntry,
+  type SnapshotFormat,
+  type SnapshotMeta,
+  type SnapshotReadOptions,
+  type SnapshotReadResult,
+  type SnapshotWriteOptions,
+  showValue,
+} from './format.js'
 import { ChunkSink, readChunks, readHead, sniff } from './stream.js'
 
 /** Binary snapshot magic number (as a u32). */
@@ -33,6 +51,8 @@ const EMPTY = Buffer.alloc(0)
  * either byte order.
  *
  * `read` verifies the v2 CRC trailer before calling `visit`; entries come in file order.
+ * Keys, versions, expiry times and value lengths are checked against the limits whatever
+ * the CRC says (a file can be hand-made with a valid CRC).
  */
 export const binarySnapshot: SnapshotFormat = {
   name: 'binary',
@@ -93,24 +113,23 @@ class Window {
     this.#onDrop = onDrop
   }
 
-  /** Drop bytes before `from` and read until `need` bytes follow it; false when the stream ends first. */
-  async fill(from: number, need: number): Promise<boolean> {
+  /**
+   * Drop bytes before `from` and read until `want` (at least `need`) bytes follow it, or
+   * the stream ends; false when fewer than `need` bytes follow.
+   */
+  async fill(from: number, need: number, want = need): Promise<boolean> {
     if (from > 0) this.#onDrop(this.buf.subarray(0, from))
     const parts: Buffer[] = [this.buf.subarray(from)]
     let have = this.buf.length - from
     this.base += from
-    let more = true
-    while (have < need) {
+    while (have < want) {
       const r = await this.#it.next()
-      if (r.done === true) {
-        more = false
-        break
-      }
+      if (r.done === true) break
       parts.push(r.value)
       have += r.value.length
     }
     this.buf = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, have)
-    return more || have >= need
+    return have >= need
   }
 
   /** True when nothing follows the current buffer. */
@@ -126,96 +145,132 @@ class Window {
   }
 }
 
-async function readBinary(fs: Fs, path: string, visit: (e: SnapshotEntry) => void): Promise<SnapshotReadResult> {
+async function readBinary(fs: Fs, path: string, visit: (e: SnapshotEntry) => void, opts?: SnapshotReadOptions): Promise<SnapshotReadResult> {
+  const limits = resolveLimits(opts)
   const { compression } = sniff(readHead(fs, path))
-  const chunks = readChunks(fs, path, compression)
   const where = compression === undefined ? 'byte offset' : `${compression}-decompressed byte offset`
   const corrupt = (offset: number, why: string, cause?: unknown): StoreError =>
     new StoreError('KV_CORRUPT', `${path}: damaged binary snapshot at ${where} ${offset}: ${why}`, cause === undefined ? undefined : { cause })
+  const chunks = readChunks(fs, path, compression)
   let crc = 0
   const win = new Window(chunks, (consumed) => {
     crc = crc32(consumed, crc)
   })
+  let decoded: { out: SnapshotEntry[]; result: SnapshotReadResult }
   try {
-    if (!(await win.fill(0, V1_HEADER_BYTES))) throw corrupt(0, `file too short for a header (${win.buf.length} bytes)`)
-    const b = win.buf
-    const le = b[0] === 0xdb && b[1] === 0x56 && b[2] === 0x4b && b[3] === 0x00
-    const be = b[0] === 0x00 && b[1] === 0x4b && b[2] === 0x56 && b[3] === 0xdb
-    if (!le && !be) throw corrupt(0, 'bad magic (not a kvstore binary snapshot)')
-    const r = new ByteReader(b, le)
-    r.pos = 4
-    const version = r.u32()
-    if (version !== 1 && version !== 2) throw corrupt(4, `unsupported version ${version}`)
-    if (version === 2 && !(await win.fill(0, V2_HEADER_BYTES))) throw corrupt(0, 'file too short for a version 2 header')
-    r.reset(win.buf, 8)
-    let timestamp: number
-    let count: number
-    let seq = 0
-    try {
-      timestamp = r.u64()
-      count = r.u32()
-      if (version === 2) seq = r.u64()
-    } catch (err) {
-      throw corrupt(8, 'bad header field', err)
-    }
-    if (version === 1) timestamp *= 1000
-
-    // Entries are held back until the whole file (and its CRC) has been checked.
-    const out: SnapshotEntry[] = []
-    const readEntry = version === 2 ? readEntryV2 : readEntryV1
-    while (out.length < count) {
-      const start = r.pos
-      try {
-        out.push(readEntry(r))
-      } catch (err) {
-        const needed = r.needed
-        if (!(err instanceof StoreError) || needed === 0) throw corrupt(win.base + start, `entry ${out.length}: ${(err as Error).message}`, err)
-        if (!(await win.fill(start, needed - start))) throw corrupt(win.base + start, `entry ${out.length} of ${count} cut short (truncated file)`)
-        r.reset(win.buf, 0)
-      }
-    }
-
-    if (version === 2) {
-      const trailerAt = r.pos
-      if (r.remaining < 4) {
-        if (!(await win.fill(trailerAt, 4))) throw corrupt(win.base + trailerAt, 'CRC trailer missing (truncated file)')
-        r.reset(win.buf, 0)
-      }
-      // The CRC covers everything before the trailer: what was dropped plus this window's head.
-      crc = crc32(win.buf.subarray(0, r.pos), crc)
-      const at = win.base + r.pos
-      const stored = r.u32()
-      if (stored !== crc) throw corrupt(at, `checksum mismatch (stored ${hex(stored)}, computed ${hex(crc)})`)
-    }
-    if (r.remaining !== 0 || !(await win.atEnd())) throw corrupt(win.base + r.pos, 'trailing bytes after the last entry')
-
-    for (const e of out) visit(e)
-    return { seq, timestamp, count, version }
+    decoded = await decodeFile(win, limits, where, corrupt, () => crc)
+  } catch (err) {
+    if (err instanceof StoreError) throw err
+    // Whatever a decoder throws on bytes it did not expect (RangeError, TypeError …) is damage.
+    throw corrupt(win.base, (err as Error)?.message ?? String(err), err)
   } finally {
     await chunks.return()
   }
+  for (const e of decoded.out) visit(e)
+  return decoded.result
 }
 
-function readEntryV2(r: ByteReader): SnapshotEntry {
-  const key = r.string()
-  const value = decodeValue(r)
+type Corrupt = (offset: number, why: string, cause?: unknown) => StoreError
+
+async function decodeFile(
+  win: Window,
+  limits: ResolvedLimits,
+  where: string,
+  corrupt: Corrupt,
+  crcSoFar: () => number,
+): Promise<{ out: SnapshotEntry[]; result: SnapshotReadResult }> {
+  if (!(await win.fill(0, V1_HEADER_BYTES))) throw corrupt(0, `file too short for a header (${win.buf.length} bytes)`)
+  const b = win.buf
+  const le = b[0] === 0xdb && b[1] === 0x56 && b[2] === 0x4b && b[3] === 0x00
+  const be = b[0] === 0x00 && b[1] === 0x4b && b[2] === 0x56 && b[3] === 0xdb
+  if (!le && !be) throw corrupt(0, 'bad magic (not a kvstore binary snapshot)')
+  const r = new ByteReader(b, le)
+  r.pos = 4
+  const version = r.u32()
+  if (version !== 1 && version !== 2) throw corrupt(4, `unsupported version ${version}`)
+  if (version === 2 && !(await win.fill(0, V2_HEADER_BYTES))) throw corrupt(0, 'file too short for a version 2 header')
+  r.reset(win.buf, 8)
+  let timestamp: number
+  let count: number
+  let seq = 0
+  try {
+    timestamp = r.u64()
+    count = r.u32()
+    if (version === 2) seq = r.u64()
+  } catch (err) {
+    throw corrupt(8, 'bad header field', err)
+  }
+  if (version === 1) timestamp *= 1000
+  const badTs = checkTimestamp(timestamp)
+  if (badTs !== undefined) throw corrupt(8, badTs)
+  const badSeq = checkVersion(seq, 'seq')
+  if (badSeq !== undefined) throw corrupt(20, badSeq)
+
+  // Entries are held back until the whole file (and its CRC) has been checked. The
+  // array grows per decoded entry: a forged count runs out of data, it sizes nothing.
+  const out: SnapshotEntry[] = []
+  const readEntry = version === 2 ? readEntryV2 : readEntryV1
+  while (out.length < count) {
+    const start = r.pos
+    let entry: SnapshotEntry
+    try {
+      entry = readEntry(r, limits)
+    } catch (err) {
+      const needed = r.needed
+      if (!(err instanceof StoreError) || needed === 0) {
+        // The decoders count offsets from the window's start; the message should count from the file's.
+        const why = ((err as Error)?.message ?? String(err)).replace(/\bat offset (\d+)/g, (_m, n: string) => `at ${where} ${win.base + Number(n)}`)
+        throw corrupt(win.base + start, `entry ${out.length}: ${why}`, err)
+      }
+      // Ask for at least twice what this attempt had, so an entry spanning many chunks is
+      // re-parsed O(log size) times, not once per chunk.
+      const want = Math.max(needed - start, 2 * (win.buf.length - start))
+      if (!(await win.fill(start, needed - start, want))) throw corrupt(win.base + start, `entry ${out.length} of ${count} cut short (truncated file)`)
+      r.reset(win.buf, 0)
+      continue
+    }
+    out.push(entry)
+  }
+
+  if (version === 2) {
+    const trailerAt = r.pos
+    if (r.remaining < 4) {
+      if (!(await win.fill(trailerAt, 4))) throw corrupt(win.base + trailerAt, 'CRC trailer missing (truncated file)')
+      r.reset(win.buf, 0)
+    }
+    // The CRC covers everything before the trailer: what was dropped plus this window's head.
+    const crc = crc32(win.buf.subarray(0, r.pos), crcSoFar())
+    const at = win.base + r.pos
+    const stored = r.u32()
+    if (stored !== crc) throw corrupt(at, `checksum mismatch (stored ${hex(stored)}, computed ${hex(crc)})`)
+  }
+  if (r.remaining !== 0 || !(await win.atEnd())) throw corrupt(win.base + r.pos, 'trailing bytes after the last entry')
+  return { out, result: { seq, timestamp, count, version } }
+}
+
+function readEntryV2(r: ByteReader, limits: ResolvedLimits): SnapshotEntry {
+  const key = readKey(r, limits)
+  const value = decodeValue(r, { maxValueBytes: limits.maxValueBytes, maxFieldBytes: limits.maxKeyBytes })
   const expiresAt = r.f64()
   const version = r.f64()
-  return { key, value, expiresAt, version }
+  const bad = checkExpiresAt(expiresAt) ?? checkVersion(version)
+  if (bad !== undefined) throw new StoreError('KV_CORRUPT', `key ${showValue(key)}: ${bad}`)
+  // + 0 turns -0 into 0: both mean "none".
+  return { key, value, expiresAt: expiresAt + 0, version: version + 0 }
 }
 
-function readEntryV1(r: ByteReader): SnapshotEntry {
-  // v1 has no checksum: insist on well-formed UTF-8 so damage is not loaded as U+FFFD.
-  const key = strictUtf8(r, 'key')
-  const value = strictUtf8(r, 'value')
+function readEntryV1(r: ByteReader, limits: ResolvedLimits): SnapshotEntry {
+  // v1 has no checksum: strict UTF-8 keeps damage from loading as U+FFFD.
+  const key = readKey(r, limits)
+  const value = decodeString(r, limits.maxValueBytes, 'value')
   return { key, value, expiresAt: 0, version: 0 }
 }
 
-function strictUtf8(r: ByteReader, what: string): string {
-  const n = r.u32()
-  const bytes = r.bytes(n) as Buffer
-  if (!isUtf8(bytes)) throw new StoreError('KV_CORRUPT', `${what} is not valid UTF-8`)
-  return bytes.toString('utf8')
+/** A key as `checkKey` wants it: the strict decode already bounds its bytes and rules out lone surrogates. */
+function readKey(r: ByteReader, limits: ResolvedLimits): string {
+  const key = decodeString(r, limits.maxKeyBytes, 'key')
+  if (key.length === 0) throw new StoreError('KV_CORRUPT', 'empty key')
+  return key
 }
 
 function hex(n: number): string {

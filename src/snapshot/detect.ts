@@ -42,9 +42,9 @@ export function detectFileFormat(fs: Fs, path: string): SnapshotFormat | undefin
 export const autoSnapshot: SnapshotFormat = {
   name: 'auto',
   write: (fs, fd, meta, entries, opts) => binarySnapshot.write(fs, fd, meta, entries, opts),
-  read: async (fs, path, visit) => {
+  read: async (fs, path, visit, opts) => {
     const f = detectFileFormat(fs, path)
     if (f === undefined) throw new StoreError('KV_CORRUPT', `${path}: not a kvstore snapshot (unknown format)`)
-    return f.read(fs, path, visit)
+    return f.read(fs, path, visit, opts)
   },
 }

@@ -6,7 +6,7 @@ import { Memtable, type MemtableReader } from '../memtable.js'
 import type { ProgressEvent, SnapshotFormatName } from '../options.js'
 import { binarySnapshot } from './binary.js'
 import { detectFileFormat } from './detect.js'
-import type { SnapshotEntry, SnapshotFormat } from './format.js'
+import type { SnapshotEntry, SnapshotFormat, SnapshotReadOptions, SnapshotReadResult } from './format.js'
 import { jsonSnapshot } from './json.js'
 
 /** The format a path's extension implies: `.json` → JSON, anything else → binary. */
@@ -37,8 +37,11 @@ export interface LoadedSnapshot {
  * version instead. Unsorted input (JSON v1 object order)
  * is sorted; duplicate keys keep the last occurrence.
  *
- * @throws {@link StoreError} `KV_CORRUPT` for an unrecognised or damaged file; `KV_IO`
- *   when it cannot be read.
+ * Pass the store's `maxKeyBytes` / `maxValueBytes` in `opts` (defaults: the store's
+ * defaults): a file holding a longer key or value is refused, as `set()` would refuse it.
+ *
+ * @throws {@link StoreError} `KV_CORRUPT` for an unrecognised or damaged file, or one
+ *   holding data outside the limits; `KV_IO` when it cannot be read.
  */
 export async function loadSnapshotFile(
   fs: Fs,
@@ -46,6 +49,7 @@ export async function loadSnapshotFile(
   onProgress?: (e: ProgressEvent) => void,
   baseSeq = 0,
   stampVersion?: number,
+  opts?: SnapshotReadOptions,
 ): Promise<LoadedSnapshot> {
   const format = detect(fs, path)
   let keys: string[] = []
@@ -55,7 +59,7 @@ export async function loadSnapshotFile(
   let anyExpiry = false
   let sorted = true
   let last: string | undefined
-  const meta = await format.read(fs, path, (e: SnapshotEntry) => {
+  const visit = (e: SnapshotEntry): void => {
     if (last !== undefined && !(e.key > last)) sorted = false
     last = e.key
     keys.push(e.key)
@@ -64,7 +68,8 @@ export async function loadSnapshotFile(
     exps.push(e.expiresAt)
     if (e.expiresAt !== 0) anyExpiry = true
     if (onProgress !== undefined && (keys.length & 0xffff) === 0) onProgress({ phase: 'load', done: keys.length, total: undefined })
-  })
+  }
+  const meta = await readClassified(format, fs, path, visit, opts)
   if (!sorted) {
     const order = keys.map((_, i) => i).sort((a, b) => {
       const ka = keys[a] as string
@@ -116,6 +121,29 @@ function adoptCollections(mt: Memtable): void {
   mt.forEach({}, (_k, v) => {
     if (v instanceof KvList || v instanceof KvHash) v.epoch = epoch
   })
+}
+
+/**
+ * `format.read`, with anything but a `StoreError` classified: an operating-system error
+ * (errno-style `code`, e.g. `EIO`) is `KV_IO`, anything else is a decoder tripping over
+ * the bytes and so `KV_CORRUPT`. The built-in formats classify their own errors; this
+ * keeps a pluggable one from leaking a raw RangeError to the store's caller.
+ */
+async function readClassified(
+  format: SnapshotFormat,
+  fs: Fs,
+  path: string,
+  visit: (e: SnapshotEntry) => void,
+  opts: SnapshotReadOptions | undefined,
+): Promise<SnapshotReadResult> {
+  try {
+    return await format.read(fs, path, visit, opts)
+  } catch (err) {
+    if (err instanceof StoreError) throw err
+    const code = (err as { code?: unknown } | null)?.code
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) throw new StoreError('KV_IO', `cannot read snapshot ${path}`, { cause: err })
+    throw new StoreError('KV_CORRUPT', `${path}: damaged snapshot (${(err as Error)?.message ?? String(err)})`, { cause: err })
+  }
 }
 
 function detect(fs: Fs, path: string): SnapshotFormat {

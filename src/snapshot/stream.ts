@@ -92,7 +92,19 @@ export function readHead(fs: Fs, path: string, n = SNIFF_BYTES): Uint8Array {
   } catch (err) {
     throw new StoreError('KV_IO', `cannot read ${path}`, { cause: err })
   } finally {
+    closeQuietly(fs, fd)
+  }
+}
+
+/**
+ * Close a descriptor opened for reading, ignoring errors: everything was already read,
+ * and a raw close error must not replace the error (or result) being returned.
+ */
+function closeQuietly(fs: Fs, fd: number): void {
+  try {
     fs.close(fd)
+  } catch {
+    // Nothing written through it, so nothing is lost.
   }
 }
 
@@ -116,8 +128,8 @@ function openForRead(fs: Fs, path: string): number {
 export async function* readChunks(fs: Fs, path: string, compression: SnapshotCompression | undefined): AsyncGenerator<Buffer, void, undefined> {
   const fd = openForRead(fs, path)
   let closed = false
+  let pos = 0 // file bytes read so far
   function* raw(): Generator<Buffer> {
-    let pos = 0
     while (!closed) {
       const buf = Buffer.allocUnsafe(READ_CHUNK)
       let n: number
@@ -140,18 +152,23 @@ export async function* readChunks(fs: Fs, path: string, compression: SnapshotCom
     const input = Readable.from(raw())
     // Errors surface through the iteration of `z` (pipeline destroys it with them).
     pipeline(input, z, () => {})
+    let out = 0 // decompressed bytes handed on
     try {
-      for await (const chunk of z) yield chunk as Buffer
+      for await (const chunk of z) {
+        out += (chunk as Buffer).length
+        yield chunk as Buffer
+      }
     } catch (err) {
       if (err instanceof StoreError) throw err
-      throw new StoreError('KV_CORRUPT', `${path}: damaged ${compression} stream`, { cause: err })
+      const why = (err as Error)?.message ?? String(err)
+      throw new StoreError('KV_CORRUPT', `${path}: damaged ${compression} stream at ${compression}-decompressed byte offset ${out} (file read to byte offset ${pos}): ${why}`, { cause: err })
     } finally {
       input.destroy()
       z.destroy()
     }
   } finally {
     closed = true
-    fs.close(fd)
+    closeQuietly(fs, fd)
   }
 }
 

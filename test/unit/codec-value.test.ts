@@ -1,8 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ByteReader, ByteWriter } from '../../src/codec/bytes.js'
-import { decodeValue, encodeValue, ValueTag, valueTag } from '../../src/codec/value.js'
+import { decodeString, decodeValue, encodeValue, freezeJson, ValueTag, valueTag } from '../../src/codec/value.js'
 import { KvHash, KvList } from '../../src/collections.js'
+import { MAX_DEPTH, prepareValue } from '../../src/value.js'
 import { canon, numRuns, valueArb } from '../helpers/values.js'
 
 function roundTrip(v: unknown): unknown {
@@ -83,7 +84,69 @@ describe('value codec', () => {
     expect(() => decodeValue(new ByteReader(new Uint8Array([7, 0xff, 0xff, 0xff, 0xff, 6])))).toThrow(expect.objectContaining({ code: 'KV_CORRUPT' }))
   })
 
+  const corrupt = expect.objectContaining({ code: 'KV_CORRUPT' })
+  const jsonTag = (text: string): Uint8Array => {
+    const w = new ByteWriter()
+    w.u8(ValueTag.JSON)
+    w.string(text)
+    return new Uint8Array(w.finish())
+  }
+
+  it('refuses JSON nested deeper than set() accepts with KV_CORRUPT, not a stack overflow', () => {
+    const nest = (d: number): string => '['.repeat(d) + ']'.repeat(d)
+    // MAX_DEPTH + 1 arrays: the outermost is depth 0, as prepareValue counts.
+    expect(() => prepareValue(JSON.parse(nest(MAX_DEPTH + 1)))).not.toThrow()
+    expect(() => prepareValue(JSON.parse(nest(MAX_DEPTH + 2)))).toThrow()
+    expect(JSON.stringify(decodeValue(new ByteReader(jsonTag(nest(MAX_DEPTH + 1)))))).toBe(nest(MAX_DEPTH + 1))
+    expect(() => decodeValue(new ByteReader(jsonTag(nest(MAX_DEPTH + 2))))).toThrow(corrupt)
+    expect(() => decodeValue(new ByteReader(jsonTag(nest(100_000))))).toThrow(corrupt)
+    expect(() => freezeJson(JSON.parse(`{"a":${nest(100_000)}}`))).toThrow(corrupt)
+  })
+
+  it('refuses what set() refuses: non-finite numbers, lone surrogates in JSON', () => {
+    const nan = new ByteWriter()
+    nan.u8(ValueTag.NUMBER)
+    nan.f64(Number.NaN)
+    expect(() => decodeValue(new ByteReader(nan.finish()))).toThrow(corrupt)
+    expect(() => decodeValue(new ByteReader(jsonTag('1e400')))).toThrow(corrupt)
+    expect(() => decodeValue(new ByteReader(jsonTag('{"a":[-1e999]}')))).toThrow(corrupt)
+    // An escaped backslash followed by text is fine; an escaped lone surrogate is not.
+    expect(() => decodeValue(new ByteReader(jsonTag('["\\\\ud800"]')))).not.toThrow()
+    expect(() => decodeValue(new ByteReader(jsonTag('["\\ud800"]')))).toThrow(corrupt)
+    expect(() => decodeValue(new ByteReader(jsonTag('{"\\udfff":1}')))).toThrow(corrupt)
+  })
+
+  it('decodes strings strictly: invalid UTF-8 is corrupt, a leading U+FEFF is kept', () => {
+    for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x61, 0xe2]]) {
+      const w = new ByteWriter()
+      w.u8(ValueTag.STRING)
+      w.u32(bad.length)
+      w.bytes(new Uint8Array(bad))
+      expect(() => decodeValue(new ByteReader(w.finish()))).toThrow(corrupt)
+    }
+    for (const s of ['\ufeff', '\ufeffabc', `${'x'.repeat(100)}\ufeff`, 'é', '\u{1F600}']) expect(roundTrip(s)).toBe(s)
+  })
+
+  it('checks each length against its limit before asking for the bytes', () => {
+    const w = new ByteWriter()
+    w.u8(ValueTag.STRING)
+    w.u32(11)
+    const r = new ByteReader(w.finish())
+    // Only the length is present: over the limit is damage (no overrun, so no buffering for it) …
+    expect(() => decodeValue(r, { maxValueBytes: 10 })).toThrow(/exceeds the limit of 10/)
+    expect(r.needed).toBe(0)
+    // … within the limit it is an overrun the caller may fill.
+    const r2 = new ByteReader(w.finish())
+    expect(() => decodeValue(r2, { maxValueBytes: 11 })).toThrow(corrupt)
+    expect(r2.needed).toBe(16)
+    const h = new ByteWriter()
+    encodeValue(h, new KvHash([['field', 1]]))
+    expect(() => decodeValue(new ByteReader(h.finish()), { maxFieldBytes: 4 })).toThrow(/hash field length 5/)
+    expect(() => decodeString(new ByteReader(new Uint8Array([5, 0, 0, 0])), 4, 'key')).toThrow(/key length 5/)
+  })
+
   it('refuses values it cannot encode', () => {
+
     expect(() => valueTag(undefined)).toThrow(expect.objectContaining({ code: 'KV_INVALID_VALUE' }))
     expect(() => encoded(() => 1)).toThrow(expect.objectContaining({ code: 'KV_INVALID_VALUE' }))
     expect(valueTag({})).toBe(ValueTag.JSON)

@@ -48,7 +48,7 @@ async function write(entries: SnapshotEntry[], meta = { seq: 3, timestamp: 17053
 const plain = (key: string, value: unknown): SnapshotEntry => ({ key, value, expiresAt: 0, version: 0 })
 
 const typed: SnapshotEntry[] = [
-  { key: '', value: '', expiresAt: 0, version: 0 },
+  { key: ' ', value: '', expiresAt: 0, version: 0 },
   plain('__proto__', 'p'),
   plain('bool', false),
   plain('bytes', new Uint8Array([0, 255, 7])),
