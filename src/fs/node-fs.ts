@@ -1,14 +1,23 @@
 import * as fs from 'node:fs'
-import type { Fs, FsStat, OpenFlags } from './fs.js'
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, OS_FILES, type Fs, type FsStat, type OpenFlags } from './fs.js'
 
 function toStat(s: fs.Stats): FsStat {
-  return { size: s.size, isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs }
+  return { size: s.size, isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs, dev: s.dev, ino: s.ino, mode: s.mode & 0o7777 }
 }
 
-/** {@link Fs} on the real file system (`node:fs`). */
+/**
+ * {@link Fs} on the real file system (`node:fs`).
+ *
+ * Files and directories it creates default to {@link DEFAULT_FILE_MODE} and
+ * {@link DEFAULT_DIR_MODE}: a store may hold private data, so nothing kvstore
+ * creates is readable by other users unless asked for.
+ */
 export class NodeFs implements Fs {
-  open(path: string, flags: OpenFlags): number {
-    return fs.openSync(path, flags)
+  /** Shared by every copy of kvstore in the process (see {@link OS_FILES}). */
+  readonly scope = OS_FILES
+
+  open(path: string, flags: OpenFlags, mode: number = DEFAULT_FILE_MODE): number {
+    return fs.openSync(path, flags, mode)
   }
   close(fd: number): void {
     fs.closeSync(fd)
@@ -48,17 +57,31 @@ export class NodeFs implements Fs {
     const s = fs.statSync(path, { throwIfNoEntry: false })
     return s ? toStat(s) : undefined
   }
+  lstat(path: string): FsStat | undefined {
+    const s = fs.lstatSync(path, { throwIfNoEntry: false })
+    return s ? toStat(s) : undefined
+  }
   rename(from: string, to: string): void {
     fs.renameSync(from, to)
+  }
+  link(existing: string, name: string): void {
+    fs.linkSync(existing, name)
   }
   unlink(path: string): void {
     fs.unlinkSync(path)
   }
+  chmod(path: string, mode: number): void {
+    fs.chmodSync(path, mode)
+  }
+  realpath(path: string): string {
+    return fs.realpathSync.native(path)
+  }
   readdir(dir: string): string[] {
     return fs.readdirSync(dir)
   }
-  mkdir(dir: string): void {
-    fs.mkdirSync(dir, { recursive: true })
+  mkdir(dir: string, mode: number = DEFAULT_DIR_MODE): void {
+    // With `recursive`, `mode` applies to every directory created, parents included.
+    fs.mkdirSync(dir, { recursive: true, mode })
   }
   rmdir(dir: string): void {
     fs.rmdirSync(dir)

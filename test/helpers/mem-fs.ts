@@ -5,13 +5,13 @@
 // current one. crash() materialises what a power loss could leave behind.
 
 import { posix } from 'node:path'
-import type { Fs, FsStat, OpenFlags } from '../../src/fs/fs.js'
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, type Fs, type FsStat, type OpenFlags } from '../../src/fs/fs.js'
 
 /** Error codes that {@link MemFs.failAt} can inject. */
 export type FaultCode = 'ENOSPC' | 'EIO' | 'EFBIG'
 
 /** The operations the fault-injection op counter counts (and that {@link MemFs.log} records). */
-export type FsOp = 'open' | 'write' | 'datasync' | 'fsyncDir' | 'rename' | 'unlink' | 'ftruncate'
+export type FsOp = 'open' | 'write' | 'datasync' | 'fsyncDir' | 'rename' | 'link' | 'unlink' | 'chmod' | 'ftruncate'
 
 /**
  * What survives {@link MemFs.crash}.
@@ -96,7 +96,14 @@ class Content {
 
 type Change = { kind: 'write'; pos: number; bytes: Buffer } | { kind: 'truncate'; len: number }
 
+/** The `dev` every MemFs reports: one simulated disk. */
+const DEV = 1
+/** Inode numbers are unique across all MemFs instances, so a crash image keeps its files' numbers and new files never reuse one. */
+let nextIno = 1
+
 class Inode {
+  ino = nextIno++
+  mode = DEFAULT_FILE_MODE
   current = new Content()
   durable = new Content()
   /** Changes not yet applied to `durable`, in issue order; `pending[0]` is change number `applied`. */
@@ -122,6 +129,8 @@ class Inode {
 }
 
 class Dir {
+  ino = nextIno++
+  mode = DEFAULT_DIR_MODE
   entries = new Map<string, Inode | Dir>()
   durable = new Map<string, Inode | Dir>()
   /** Bumped on every entry change; a fsyncDir makes the version it saw durable. */
@@ -151,6 +160,11 @@ interface Fault {
   shortWrite: boolean
 }
 
+function statOf(node: Inode | Dir): FsStat {
+  if (node instanceof Dir) return { size: 0, isDirectory: true, mtimeMs: node.mtimeMs, dev: DEV, ino: node.ino, mode: node.mode }
+  return { size: node.current.size, isDirectory: false, mtimeMs: node.mtimeMs, dev: DEV, ino: node.ino, mode: node.mode }
+}
+
 function fsError(code: string, op: string, path: string, message = code): Error {
   return Object.assign(new Error(`${message}: ${op} '${path}'`), { code, syscall: op, path })
 }
@@ -175,6 +189,10 @@ function rng(seed: number): () => number {
  * fsyncDir'd. Counted ops (see {@link FsOp}) are numbered from 0 in issue order, failed ones
  * included, so a test can run a workload once, read {@link MemFs.opCount}, then inject a fault at
  * every index. A failed datasync leaves the data unsynced (it is never silently made durable).
+ *
+ * Files and directories record their permission bits (`mode`; no umask is simulated) and an
+ * inode number (`ino`, unique across instances; `dev` is always 1); `link` names share one inode.
+ * A MemFs has no {@link Fs.scope}: it is a private file system, invisible to other processes.
  */
 export class MemFs implements Fs {
   #root = new Dir()
@@ -247,6 +265,9 @@ export class MemFs implements Fs {
       dst.current = content
       dst.durable = content.clone()
       dst.mtimeMs = src.mtimeMs
+      // Modes and inode numbers are kept: a crash loses data and entries, not metadata.
+      dst.ino = src.ino
+      dst.mode = src.mode
       inodes.set(src, dst)
       return dst
     }
@@ -255,6 +276,8 @@ export class MemFs implements Fs {
       for (const [name, node] of entries) {
         if (node instanceof Dir) {
           const d = new Dir()
+          d.ino = node.ino
+          d.mode = node.mode
           copyDir(node, d)
           dst.entries.set(name, d)
         } else dst.entries.set(name, copyFile(node))
@@ -279,24 +302,28 @@ export class MemFs implements Fs {
   }
 
   /** Test setup: create or replace `path` with `bytes`, durably (data and directory entry), without counting an op. */
-  putFile(path: string, bytes: Uint8Array): void {
+  putFile(path: string, bytes: Uint8Array, mode = DEFAULT_FILE_MODE): void {
     const { dir, name } = this.#parent(path, 'putFile')
     const inode = new Inode()
+    inode.mode = mode
     inode.current = new Content(bytes)
     inode.durable = new Content(bytes)
     dir.entries.set(name, inode)
     dir.durable.set(name, inode)
   }
 
-  open(path: string, flags: OpenFlags): number {
+  /** Open `path`; a file it creates gets `mode` (no umask is simulated). */
+  open(path: string, flags: OpenFlags, mode = DEFAULT_FILE_MODE): number {
     this.#begin('open', path)
     const { dir, name } = this.#parent(path, 'open')
     let node = dir.entries.get(name)
-    if (node instanceof Dir) throw fsError('EISDIR', 'open', path)
+    // O_EXCL checks existence first, whatever the entry is (EEXIST for a directory too).
     if (flags === 'wx' && node !== undefined) throw fsError('EEXIST', 'open', path)
+    if (node instanceof Dir) throw fsError('EISDIR', 'open', path)
     if (node === undefined) {
       if (flags === 'r' || flags === 'r+') throw fsError('ENOENT', 'open', path)
       node = new Inode()
+      node.mode = mode & 0o7777
       dir.entries.set(name, node)
       dir.touch()
     } else if (flags === 'w' && node.current.size > 0) {
@@ -369,7 +396,7 @@ export class MemFs implements Fs {
 
   fstat(fd: number): FsStat {
     const h = this.#handle(fd, 'fstat')
-    return { size: h.inode.current.size, isDirectory: false, mtimeMs: h.inode.mtimeMs }
+    return statOf(h.inode)
   }
 
   stat(path: string): FsStat | undefined {
@@ -379,9 +406,42 @@ export class MemFs implements Fs {
     } catch {
       return undefined
     }
-    if (node === undefined) return undefined
-    if (node instanceof Dir) return { size: 0, isDirectory: true, mtimeMs: node.mtimeMs }
-    return { size: node.current.size, isDirectory: false, mtimeMs: node.mtimeMs }
+    return node === undefined ? undefined : statOf(node)
+  }
+
+  /** Same as {@link MemFs.stat}: there are no symbolic links. */
+  lstat(path: string): FsStat | undefined {
+    return this.stat(path)
+  }
+
+  /** Resolve `path` against `/`; there are no symbolic links, so only existence is checked. */
+  realpath(path: string): string {
+    const abs = posix.resolve('/', path)
+    if (this.#lookup(abs, 'realpath') === undefined) throw fsError('ENOENT', 'realpath', path)
+    return abs
+  }
+
+  /** Set the permission bits of a file or directory (counted as op `chmod`). */
+  chmod(path: string, mode: number): void {
+    this.#begin('chmod', path)
+    const node = this.#lookup(path, 'chmod')
+    if (node === undefined) throw fsError('ENOENT', 'chmod', path)
+    node.mode = mode & 0o7777
+  }
+
+  /**
+   * Add the name `name` for the file at `existing` (a hard link; counted as op `link`).
+   * Like `rename`, the new entry is durable only after its directory is fsyncDir'd.
+   */
+  link(existing: string, name: string): void {
+    this.#begin('link', existing)
+    const src = this.#lookup(existing, 'link')
+    if (src === undefined) throw fsError('ENOENT', 'link', existing)
+    const dst = this.#parent(name, 'link')
+    if (dst.dir.entries.has(dst.name)) throw fsError('EEXIST', 'link', name)
+    if (src instanceof Dir) throw fsError('EPERM', 'link', existing)
+    dst.dir.entries.set(dst.name, src)
+    dst.dir.touch()
   }
 
   rename(from: string, to: string): void {
@@ -418,7 +478,8 @@ export class MemFs implements Fs {
     return [...dir.entries.keys()].sort()
   }
 
-  mkdir(path: string): void {
+  /** Create `path` and missing parents, each with `mode`; existing directories are kept as they are. */
+  mkdir(path: string, mode = DEFAULT_DIR_MODE): void {
     let dir = this.#root
     for (const part of this.#parts(path)) {
       const next = dir.entries.get(part)
@@ -426,6 +487,7 @@ export class MemFs implements Fs {
       else if (next !== undefined) throw fsError('EEXIST', 'mkdir', path)
       else {
         const d = new Dir()
+        d.mode = mode & 0o7777
         dir.entries.set(part, d)
         dir.touch()
         dir = d

@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest'
+import type { Fs } from '../../src/fs/fs.js'
 import { MemFs } from '../helpers/mem-fs.js'
 
 function fresh(): MemFs {
@@ -251,5 +252,107 @@ describe('MemFs fault injection', () => {
     fs.failAt(0, 'ENOSPC')
     expect(() => fs.open('/d/f', 'wx')).toThrow(expect.objectContaining({ code: 'ENOSPC' }))
     expect(fs.readdir('/d')).toEqual([])
+  })
+})
+
+describe('MemFs links, modes and identity', () => {
+  it('link adds a name for the same file, refuses an existing name (EEXIST), and is atomic for one winner', () => {
+    const fs = fresh()
+    fs.putFile('/d/a', Buffer.from('A'))
+    fs.putFile('/d/b', Buffer.from('B'))
+    fs.link('/d/a', '/d/lock')
+    expect(() => fs.link('/d/b', '/d/lock')).toThrow(expect.objectContaining({ code: 'EEXIST' }))
+    expect(text(fs, '/d/lock')).toBe('A')
+    expect(fs.stat('/d/lock')?.ino).toBe(fs.stat('/d/a')?.ino)
+    // One file under two names: a write through one shows through the other; unlinking one keeps the other.
+    const fd = fs.open('/d/a', 'a')
+    writeAll(fs, fd, '+')
+    fs.close(fd)
+    expect(text(fs, '/d/lock')).toBe('A+')
+    fs.unlink('/d/a')
+    expect(text(fs, '/d/lock')).toBe('A+')
+    expect(() => fs.link('/d/missing', '/d/x')).toThrow(expect.objectContaining({ code: 'ENOENT' }))
+    expect(() => fs.link('/d', '/d/x')).toThrow(expect.objectContaining({ code: 'EPERM' }))
+    expect(() => fs.link('/d/b', '/nodir/x')).toThrow(expect.objectContaining({ code: 'ENOENT' }))
+  })
+
+  it('a link is a directory operation: durable only after fsyncDir; crash keeps the names on one inode', async () => {
+    const fs = fresh()
+    fs.putFile('/d/a', Buffer.from('A'))
+    fs.link('/d/a', '/d/b')
+    expect(fs.crash('forget-dir-ops').readdir('/d')).toEqual(['a'])
+    await fs.fsyncDir('/d')
+    const img = fs.crash('forget-dir-ops')
+    expect(img.readdir('/d')).toEqual(['a', 'b'])
+    expect(img.stat('/d/a')?.ino).toBe(img.stat('/d/b')?.ino)
+    const fd = img.open('/d/a', 'a')
+    img.write(fd, Buffer.from('!'), 0, 1, null)
+    img.close(fd)
+    expect(text(img, '/d/b')).toBe('A!')
+  })
+
+  it('link and chmod are counted ops and can fail by injection', () => {
+    const fs = fresh()
+    fs.putFile('/d/a', Buffer.from('A'))
+    fs.failAt(fs.opCount, 'ENOSPC')
+    expect(() => fs.link('/d/a', '/d/b')).toThrow(expect.objectContaining({ code: 'ENOSPC' }))
+    expect(fs.readdir('/d')).toEqual(['a'])
+    fs.failAt(fs.opCount, 'EIO')
+    expect(() => fs.chmod('/d/a', 0o644)).toThrow(expect.objectContaining({ code: 'EIO' }))
+    expect(fs.stat('/d/a')?.mode).toBe(0o600)
+    expect(fs.log.map((r) => r.op)).toEqual(['link', 'chmod'])
+    expect(fs.count('link')).toBe(1)
+  })
+
+  it('records modes: files 0600 and directories 0700 by default, as given otherwise, kept by crash()', () => {
+    const fs = new MemFs()
+    fs.mkdir('/a/b')
+    fs.mkdir('/c', 0o755)
+    expect(fs.stat('/a')?.mode).toBe(0o700)
+    expect(fs.stat('/a/b')?.mode).toBe(0o700)
+    expect(fs.stat('/c')?.mode).toBe(0o755)
+    fs.close(fs.open('/a/f', 'wx'))
+    fs.close(fs.open('/a/g', 'w', 0o640))
+    expect(fs.stat('/a/f')?.mode).toBe(0o600)
+    expect(fs.stat('/a/g')?.mode).toBe(0o640)
+    // An existing file keeps its mode whatever open is given.
+    fs.close(fs.open('/a/g', 'w', 0o600))
+    expect(fs.stat('/a/g')?.mode).toBe(0o640)
+    fs.chmod('/a/f', 0o604)
+    expect(fs.fstat(fs.open('/a/f', 'r')).mode).toBe(0o604)
+    fs.putFile('/a/p', Buffer.from('x'), 0o644)
+    fs.syncAll()
+    const img = fs.crash('forget-dir-ops')
+    expect([img.stat('/a/f')?.mode, img.stat('/a/p')?.mode, img.stat('/c')?.mode]).toEqual([0o604, 0o644, 0o755])
+  })
+
+  it('gives every file its own inode number (never reused, not even across crash images) and one dev', () => {
+    const fs = fresh()
+    fs.putFile('/d/a', Buffer.from(''))
+    fs.unlink('/d/a')
+    fs.putFile('/d/a', Buffer.from(''))
+    const first = fs.stat('/d/a')
+    const img = fs.crash('keep-all')
+    img.putFile('/d/b', Buffer.from(''))
+    expect(img.stat('/d/a')?.ino).toBe(first?.ino)
+    const inos = new Set([first?.ino, img.stat('/d/b')?.ino, fs.stat('/d')?.ino])
+    expect(inos.size).toBe(3)
+    expect(first?.dev).toBe(img.stat('/d/b')?.dev)
+  })
+
+  it('wx on an existing directory is EEXIST (existence is checked first, as O_EXCL does)', () => {
+    const fs = fresh()
+    expect(() => fs.open('/d', 'wx')).toThrow(expect.objectContaining({ code: 'EEXIST' }))
+    expect(() => fs.open('/d', 'r')).toThrow(expect.objectContaining({ code: 'EISDIR' }))
+  })
+
+  it('lstat is stat (no symbolic links); realpath resolves and checks existence; no scope (a private Fs)', () => {
+    const fs = fresh()
+    fs.putFile('/d/a', Buffer.from('A'))
+    expect(fs.lstat('/d/a')).toEqual(fs.stat('/d/a'))
+    expect(fs.lstat('/d/none')).toBeUndefined()
+    expect(fs.realpath('d/./a')).toBe('/d/a')
+    expect(() => fs.realpath('/d/none')).toThrow(expect.objectContaining({ code: 'ENOENT' }))
+    expect((fs as Fs).scope).toBeUndefined()
   })
 })
