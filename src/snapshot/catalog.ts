@@ -14,8 +14,12 @@ export interface SnapshotFileInfo {
 }
 
 const NAME = /^snap-(\d{16})\.(kvs|json)$/
-/** Marks temp files of interrupted snapshot writes (see write-file.ts). */
-const TEMP_MARK = '.tmp-'
+/**
+ * Temp file of an interrupted write of a snapshot file (write-file.ts names them
+ * `<target>.tmp-<hex>`). Only snapshot targets: nothing else in the directory is ours to
+ * delete.
+ */
+const TEMP_NAME = /^snap-\d{16}\.(kvs|json)\.tmp-[0-9a-f]+$/
 
 /** File name of the snapshot covering `seq`. */
 export function snapshotName(seq: number, format: SnapshotFormatName): string {
@@ -46,13 +50,20 @@ export class SnapshotCatalog {
     return out.sort((a, b) => b.seq - a.seq)
   }
 
-  /** Delete temp files left by snapshot writes interrupted by a crash. Returns their names. */
+  /**
+   * Delete temp files left by snapshot writes interrupted by a crash: only temp files of
+   * snapshot files (`snap-<seq>.kvs.tmp-<hex>`), so no other file (the lock's files, a
+   * user's `notes.tmp-old`) is ever touched. Call it only while holding the directory's
+   * lock, when no snapshot write can be in progress. Returns their names.
+   * @throws {@link StoreError} `KV_IO` when one cannot be removed.
+   */
   removeTemps(): string[] {
     const removed: string[] = []
     for (const name of this.#readdir()) {
-      if (!name.includes(TEMP_MARK)) continue
-      this.#fs.unlink(join(this.#dir, name))
-      removed.push(name)
+      if (!TEMP_NAME.test(name)) continue
+      const path = join(this.#dir, name)
+      if (this.#fs.stat(path)?.isDirectory !== false) continue
+      if (this.#unlink(path)) removed.push(name)
     }
     return removed
   }
@@ -88,10 +99,26 @@ export class SnapshotCatalog {
   /**
    * Delete snapshots older than `seq` (the durable one at `seq` replaces them) and make
    * the deletions durable.
+   * @throws {@link StoreError} `KV_IO` when one cannot be removed or the directory synced.
    */
   async dropOlderThan(seq: number): Promise<void> {
-    for (const s of this.list()) if (s.seq < seq) this.#fs.unlink(s.path)
-    await this.#fs.fsyncDir(this.#dir)
+    for (const s of this.list()) if (s.seq < seq) this.#unlink(s.path)
+    try {
+      await this.#fs.fsyncDir(this.#dir)
+    } catch (err) {
+      throw new StoreError('KV_IO', `cannot sync directory ${this.#dir}`, { cause: err })
+    }
+  }
+
+  /** Remove `path`; false when it was already gone. @throws {@link StoreError} `KV_IO`. */
+  #unlink(path: string): boolean {
+    try {
+      this.#fs.unlink(path)
+      return true
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+      throw new StoreError('KV_IO', `cannot remove ${path}`, { cause: err })
+    }
   }
 
   #readdir(): string[] {
