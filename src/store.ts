@@ -3,49 +3,37 @@
 import { resolve as resolvePath } from 'node:path'
 import { checkFunction, checkOneOf, checkOptionsObject, describeValue, positiveInt } from './arguments.js'
 import type { Op } from './codec/ops.js'
-import { KvHash, KvList } from './collections.js'
+import { CollectionOps } from './collection-ops.js'
+import { after, CommitFunnel, resolved } from './commit.js'
 import { asStoreError, StoreError } from './errors.js'
 import { Gate } from './gate.js'
 import { compileGlob } from './glob.js'
-import { prefixBounds, validateKey } from './key.js'
+import { ExpirySweeper } from './expiry-sweeper.js'
+import { prefixBounds } from './key.js'
 import { copyOut, isCollection, Keyspace, toInteger, typeOf, wrongType } from './keyspace.js'
+import { Limits } from './limits.js'
 import type { RangeBounds } from './memtable.js'
 import { resolveOptions, type ProgressEvent, type ResolvedOptions, type SnapshotFormatName, type StoreOptions } from './options.js'
 import { DirectoryPersistence } from './persistence/directory.js'
 import { FilePersistence } from './persistence/file.js'
 import { MemoryPersistence } from './persistence/memory.js'
-import type { Persistence, PointInTime, SnapshotResult } from './persistence/persistence.js'
-import { writePointInTime } from './persistence/write-point.js'
+import { Maintenance } from './maintenance.js'
+import type { Persistence, SnapshotResult } from './persistence/persistence.js'
 import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
-import { formatFor, loadSnapshotFile } from './snapshot/io.js'
 import { AtomicOperation } from './atomic.js'
 import { commitTransaction, Transaction, type TransactionHost } from './transaction.js'
 import type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
-import { encodedSize, prepareValue, writeBytes } from './value.js'
+import { writeBytes } from './value.js'
 import { ChangeFeed, ChangeHub, type WatchOptions } from './watch.js'
 
 export type { ScanOptions } from './scan-options.js'
 export type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
 export type { SnapshotResult } from './persistence/persistence.js'
 
-const RESOLVED: Promise<void> = Promise.resolve()
-const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
-const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false)
+const RESOLVED = resolved.void
+const RESOLVED_FALSE = resolved.false
 const yieldTrue = (): boolean => true
 
-/** `result` once `done` settles; no extra promise when nothing is pending (memory mode). */
-function after<T>(done: Promise<void>, result: T): Promise<T> {
-  if (done === RESOLVED) {
-    if (result === true) return RESOLVED_TRUE as Promise<T>
-    if (result === false) return RESOLVED_FALSE as Promise<T>
-    return Promise.resolve(result)
-  }
-  return done.then(() => result)
-}
-
-/** Longest slice of one background expiry sweep, so it never blocks the loop for long. */
-const SWEEP_SLICE_MS = 1
-const SET_OPTION_KEYS = ['ttl', 'expiresAt', 'keepTtl', 'ifNotExists', 'ifExists'] as const satisfies readonly (keyof SetOptions)[]
 /** Transactions and atomic operations take only an expiry. */
 const EXPIRY_OPTION_KEYS = ['ttl', 'expiresAt'] as const
 const SNAPSHOT_OPTION_KEYS = ['format', 'compress'] as const
@@ -89,36 +77,51 @@ export class Store<V = unknown> {
   readonly #persist: Persistence
   readonly #gate = new Gate()
   readonly #hub = new ChangeHub()
+  readonly #limits: Limits
+  readonly #funnel: CommitFunnel
+  readonly #collections: CollectionOps<V>
+  readonly #sweeper: ExpirySweeper
   readonly #host: TransactionHost
-  #seq = 0
-  /** Result of the last op applied by `#commit`; read synchronously right after it. */
-  #lastResult: unknown
   #closed = false
   #closing: Promise<void> | undefined
-  #sweepTimer: NodeJS.Timeout | undefined
-  #snapshotTimer: NodeJS.Timeout | undefined
-  #compactQueued = false
-  #counters = { snapshots: 0, compactions: 0, expiredRemoved: 0 }
+  readonly #maintenance: Maintenance
 
   private constructor(o: ResolvedOptions) {
     this.#o = o
     this.#ks = new Keyspace(o.clock)
     const path = o.path === undefined ? undefined : resolvePath(o.path)
     this.#persist = persistenceFor(o, path, (e) => this.#progress(e))
+    this.#limits = new Limits(o.maxKeyBytes, o.maxValueBytes, o.maxBatchBytes, o.clock)
+    this.#funnel = new CommitFunnel(this.#persist, this.#ks, this.#hub, () => this.#maintenance.compactSoon())
+    this.#collections = new CollectionOps<V>(this.#ks, this.#funnel, this.#limits)
+    this.#maintenance = new Maintenance({
+      fs: o.fs,
+      persist: this.#persist,
+      ks: this.#ks,
+      funnel: this.#funnel,
+      gate: this.#gate,
+      hub: this.#hub,
+      limits: this.#limits,
+      progress: (e) => this.#progress(e),
+      checkWritable: () => this.#checkWritable(),
+      running: () => !this.#closed && this.#closing === undefined,
+    })
+    this.#sweeper = new ExpirySweeper(this.#ks, this.#hub, () => this.#funnel.seq, () => !this.#closed && this.#gate.idle)
     // The transaction host is a closure, not public methods: nothing internal is reachable.
+    const limits = this.#limits
     this.#host = {
-      validateKey: (key) => validateKey(key, o.maxKeyBytes),
-      prepare: (value) => this.#prepare(value),
-      expiresAt: (options) => this.#expiresAtOf(options, EXPIRY_OPTION_KEYS),
+      validateKey: (key) => limits.key(key),
+      prepare: (value) => limits.value(value),
+      expiresAt: (options) => limits.expiresAt(options, EXPIRY_OPTION_KEYS),
       versionOf: (key) => this.#ks.versionOf(key),
       liveTable: () => this.#ks.table,
       now: () => o.clock.now(),
       commitOps: (ops, bytes) => {
         this.#checkOpen()
         this.#checkWritable()
-        this.#checkBatchBytes(bytes)
-        const done = ops.length === 0 ? RESOLVED : this.#commit(ops)
-        return { seq: this.#seq, done }
+        limits.batchBytes(bytes)
+        const done = ops.length === 0 ? RESOLVED : this.#funnel.commit(ops)
+        return { seq: this.#funnel.seq, done }
       },
       runExclusive: (fn) => this.#gate.exclusiveStep(fn),
       generation: () => this.#ks.generation,
@@ -150,16 +153,10 @@ export class Store<V = unknown> {
   }
 
   async #init(): Promise<void> {
-    this.#seq = await this.#persist.open(this.#ks)
+    this.#funnel.seq = await this.#persist.open(this.#ks)
     const o = this.#o
-    if (o.expirySweepIntervalMs > 0) {
-      this.#sweepTimer = setInterval(() => this.#sweep(), o.expirySweepIntervalMs)
-      this.#sweepTimer.unref()
-    }
-    if (o.snapshotIntervalMs > 0 && this.#persist.mode !== 'memory') {
-      this.#snapshotTimer = setInterval(() => this.#periodicSnapshot(), o.snapshotIntervalMs)
-      this.#snapshotTimer.unref()
-    }
+    this.#sweeper.start(o.expirySweepIntervalMs)
+    this.#maintenance.start(o.snapshotIntervalMs)
   }
 
   // ---------------------------------------------------------------- reads
@@ -306,7 +303,7 @@ export class Store<V = unknown> {
       return Promise.reject(err)
     }
     return this.#gate.read(() => {
-      this.#purgeExpired(Infinity)
+      this.#sweeper.purge(Infinity)
       return this.#ks.table.size
     })
   }
@@ -329,9 +326,9 @@ export class Store<V = unknown> {
     let ttlAt: number
     try {
       this.#checkOpen()
-      validateKey(key, this.#o.maxKeyBytes)
-      stored = this.#prepare(value)
-      ttlAt = options === undefined ? 0 : this.#expiresAtOf(options)
+      this.#limits.key(key)
+      stored = this.#limits.value(value)
+      ttlAt = options === undefined ? 0 : this.#limits.expiresAt(options)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -397,10 +394,10 @@ export class Store<V = unknown> {
           throw new StoreError('KV_INVALID_ARGUMENT', `batch op must be an object, got ${describeValue(op)}`)
         }
         checkOptionsObject('batch op', op, op.type === 'set' ? ['type', 'key', 'value', 'ttl'] : ['type', 'key'])
-        validateKey(op.key, this.#o.maxKeyBytes)
+        this.#limits.key(op.key)
         if (op.type === 'set') {
-          const value = this.#prepare(op.value)
-          const expiresAt = op.ttl === undefined ? 0 : this.#expiresAtOf({ ttl: op.ttl })
+          const value = this.#limits.value(op.value)
+          const expiresAt = op.ttl === undefined ? 0 : this.#limits.expiresAt({ ttl: op.ttl })
           bytes += writeBytes(op.key, value, this.#o.maxValueBytes)
           prepared.push({ t: 'set', key: op.key, value, expiresAt })
         } else if (op.type === 'delete') {
@@ -410,7 +407,7 @@ export class Store<V = unknown> {
           throw new StoreError('KV_INVALID_ARGUMENT', `batch op type must be 'set' or 'delete', got ${describeValue((op as { type: unknown }).type)}`)
         }
       }
-      this.#checkBatchBytes(bytes)
+      this.#limits.batchBytes(bytes)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -431,7 +428,7 @@ export class Store<V = unknown> {
   update(key: string, fn: (old: V | undefined) => V | undefined | Promise<V | undefined>): Promise<V | undefined> {
     try {
       this.#checkOpen()
-      validateKey(key, this.#o.maxKeyBytes)
+      this.#limits.key(key)
       checkFunction('update function', fn)
     } catch (err) {
       return Promise.reject(err)
@@ -444,7 +441,7 @@ export class Store<V = unknown> {
         if (this.#ks.table.indexOf(key) >= 0) await this.#commit1({ t: 'del', key })
         return undefined
       }
-      const stored = this.#prepare(next)
+      const stored = this.#limits.value(next)
       const pos = this.#ks.live(key)
       await this.#commit1({ t: 'set', key, value: stored, expiresAt: pos >= 0 ? this.#ks.table.expiresAtAt(pos) : 0 })
       return copyOut<V>(stored)
@@ -461,7 +458,7 @@ export class Store<V = unknown> {
   expire(key: string, ttlMs: number): Promise<boolean> {
     let at: number
     try {
-      at = this.#deadline(positiveInt('ttl', ttlMs, true))
+      at = this.#limits.deadline(positiveInt('ttl', ttlMs, true))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -569,14 +566,7 @@ export class Store<V = unknown> {
   }
 
   #push(key: string, left: boolean, values: V[]): Promise<number> {
-    return this.#write(key, () => {
-      if (values.length === 0) throw new StoreError('KV_INVALID_ARGUMENT', 'push needs at least one value')
-      const prepared = values.map((v) => this.#prepare(v))
-      const ops: Op[] = []
-      this.#ks.collection(key, KvList, 'a list', ops)
-      ops.push({ t: 'push', key, left, values: prepared })
-      return this.#commitFor<number>(ops)
-    })
+    return this.#write(key, () => this.#collections.push(key, left, values))
   }
 
   /**
@@ -604,11 +594,7 @@ export class Store<V = unknown> {
   }
 
   #pop(key: string, left: boolean, count: number): Promise<V[]> {
-    return this.#write(key, () => {
-      const list = this.#ks.collection(key, KvList, 'a list', undefined)
-      if (list === undefined || count === 0) return Promise.resolve([])
-      return this.#commitFor<V[]>([{ t: 'pop', key, left, count }])
-    })
+    return this.#write(key, () => this.#collections.pop(key, left, count))
   }
 
   /**
@@ -618,28 +604,21 @@ export class Store<V = unknown> {
    * @throws {@link StoreError} `KV_WRONG_TYPE`, `KV_INVALID_ARGUMENT` for non-integer indices.
    */
   lrange(key: string, start = 0, stop = -1): Promise<V[]> {
-    return this.#read(key, () => {
-      checkIndices(start, stop)
-      const list = this.#ks.collection(key, KvList, 'a list', undefined)
-      return list === undefined ? [] : list.range(start, stop).map((v) => copyOut<V>(v))
-    })
+    return this.#read(key, () => this.#collections.range(key, start, stop))
   }
+
 
   /** Length of the list at `key` (0 when missing). @throws {@link StoreError} `KV_WRONG_TYPE`. */
   llen(key: string): Promise<number> {
-    return this.#read(key, () => this.#ks.collection(key, KvList, 'a list', undefined)?.length ?? 0)
+    return this.#read(key, () => this.#collections.length(key))
   }
+
 
   /** Element `index` of the list at `key` (negative counts from the end), or `undefined`. */
   lindex(key: string, index: number): Promise<V | undefined> {
-    return this.#read(key, () => {
-      checkIndices(index)
-      const list = this.#ks.collection(key, KvList, 'a list', undefined)
-      if (list === undefined) return undefined
-      const i = index < 0 ? list.length + index : index
-      return i < 0 || i >= list.length ? undefined : copyOut<V>(list.at(i))
-    })
+    return this.#read(key, () => this.#collections.index(key, index))
   }
+
 
   /**
    * Replace element `index` of the list at `key` (negative counts from the end), as
@@ -648,16 +627,9 @@ export class Store<V = unknown> {
    *   is out of range; `KV_WRONG_TYPE`; value errors as for `set`.
    */
   lset(key: string, index: number, value: V): Promise<void> {
-    return this.#write(key, () => {
-      checkIndices(index)
-      const stored = this.#prepare(value)
-      const list = this.#ks.collection(key, KvList, 'a list', undefined)
-      if (list === undefined) throw new StoreError('KV_INVALID_ARGUMENT', `no such key ${JSON.stringify(key)}`)
-      const i = index < 0 ? list.length + index : index
-      if (i < 0 || i >= list.length) throw new StoreError('KV_INVALID_ARGUMENT', 'list index out of range')
-      return this.#commit([{ t: 'lset', key, index: i, value: stored }])
-    })
+    return this.#write(key, () => this.#collections.set(key, index, value))
   }
+
 
   /**
    * Keep only elements `start..stop` (inclusive, Redis `LTRIM` index rules) of the list at
@@ -665,14 +637,9 @@ export class Store<V = unknown> {
    * @throws {@link StoreError} `KV_WRONG_TYPE`, `KV_INVALID_ARGUMENT` for non-integer indices.
    */
   ltrim(key: string, start: number, stop: number): Promise<void> {
-    return this.#write(key, () => {
-      checkIndices(start, stop)
-      const ops: Op[] = []
-      const list = this.#ks.collection(key, KvList, 'a list', ops)
-      if (list !== undefined) ops.push({ t: 'ltrim', key, start, stop })
-      return ops.length === 0 ? RESOLVED : this.#commit(ops)
-    })
+    return this.#write(key, () => this.#collections.trim(key, start, stop))
   }
+
 
   // --------------------------------------------------------------- hashes
 
@@ -684,67 +651,42 @@ export class Store<V = unknown> {
    *   well-formed string within `maxKeyBytes`.
    */
   hset(key: string, fields: Record<string, V> | ReadonlyMap<string, V>): Promise<number> {
-    return this.#write(key, () => {
-      if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
-        throw new StoreError('KV_INVALID_ARGUMENT', `hset takes an object or a Map of fields, got ${describeValue(fields)}`)
-      }
-      const names: string[] = []
-      const values: unknown[] = []
-      const entries = fields instanceof Map ? fields.entries() : Object.entries(fields as Record<string, V>)
-      for (const [f, v] of entries) {
-        this.#checkField(f)
-        names.push(f)
-        values.push(this.#prepare(v))
-      }
-      if (names.length === 0) throw new StoreError('KV_INVALID_ARGUMENT', 'hset needs at least one field')
-      const ops: Op[] = []
-      this.#ks.collection(key, KvHash, 'a hash', ops)
-      ops.push({ t: 'hset', key, fields: names, values })
-      return this.#commitFor<number>(ops)
-    })
+    return this.#write(key, () => this.#collections.hset(key, fields))
   }
+
 
   /** Value of `field` in the hash at `key`, or `undefined`. @throws {@link StoreError} `KV_WRONG_TYPE`. */
   hget(key: string, field: string): Promise<V | undefined> {
-    return this.#read(key, () => {
-      const v = this.#ks.collection(key, KvHash, 'a hash', undefined)?.get(field)
-      return v === undefined ? undefined : copyOut<V>(v)
-    })
+    return this.#read(key, () => this.#collections.hget(key, field))
   }
+
 
   /**
    * Delete fields of the hash at `key`; resolves with how many existed. A hash left
    * empty is deleted. @throws {@link StoreError} `KV_WRONG_TYPE`; `KV_INVALID_ARGUMENT`.
    */
   hdel(key: string, ...fields: string[]): Promise<number> {
-    return this.#write(key, () => {
-      for (const f of fields) this.#checkField(f)
-      const h = this.#ks.collection(key, KvHash, 'a hash', undefined)
-      const present = h === undefined ? [] : fields.filter((f) => h.has(f))
-      if (present.length === 0) return Promise.resolve(0)
-      return this.#commitFor<number>([{ t: 'hdel', key, fields: present }])
-    })
+    return this.#write(key, () => this.#collections.hdel(key, fields))
   }
+
 
   /** All fields of the hash at `key` as a `Map` (empty when missing). @throws {@link StoreError} `KV_WRONG_TYPE`. */
   hgetall(key: string): Promise<Map<string, V>> {
-    return this.#read(key, () => {
-      const h = this.#ks.collection(key, KvHash, 'a hash', undefined)
-      const m = new Map<string, V>()
-      if (h !== undefined) for (const [f, v] of h.entries()) m.set(f, copyOut<V>(v))
-      return m
-    })
+    return this.#read(key, () => this.#collections.hgetall(key))
   }
+
 
   /** Number of fields in the hash at `key` (0 when missing). @throws {@link StoreError} `KV_WRONG_TYPE`. */
   hlen(key: string): Promise<number> {
-    return this.#read(key, () => this.#ks.collection(key, KvHash, 'a hash', undefined)?.size ?? 0)
+    return this.#read(key, () => this.#collections.hlen(key))
   }
+
 
   /** Whether the hash at `key` has `field`. @throws {@link StoreError} `KV_WRONG_TYPE`. */
   hexists(key: string, field: string): Promise<boolean> {
-    return this.#read(key, () => this.#ks.collection(key, KvHash, 'a hash', undefined)?.has(field) ?? false)
+    return this.#read(key, () => this.#collections.hexists(key, field))
   }
+
 
   // --------------------------------------------------------- transactions
 
@@ -769,7 +711,7 @@ export class Store<V = unknown> {
     for (let attempt = 0; ; attempt++) {
       const wait = this.#gate.readable()
       if (wait !== undefined) await wait
-      const tx = new Transaction<V>(this.#host, this.#ks.table.view(), this.#seq)
+      const tx = new Transaction<V>(this.#host, this.#ks.table.view(), this.#funnel.seq)
       const result = await fn(tx)
       // Wrapped so the durability promise is not flattened into "no conflict".
       const outcome = await this.#gate.exclusiveStep(() => ({ done: commitTransaction(tx) }))
@@ -820,38 +762,22 @@ export class Store<V = unknown> {
   async snapshot(path?: string, options: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli' } = {}): Promise<SnapshotResult> {
     this.#checkOpen()
     checkOptionsObject('snapshot option', options, SNAPSHOT_OPTION_KEYS)
-    checkOneOf('snapshot format', options.format, ['binary', 'json'])
-    checkOneOf('snapshot compress', options.compress, ['gzip', 'brotli'])
-    const own = this.#persist.path
+    const format = checkOneOf('snapshot format', options.format, ['binary', 'json'])
+    const compress = checkOneOf('snapshot compress', options.compress, ['gzip', 'brotli'])
     if (path === undefined) {
       if (this.#persist.mode === 'dir') return this.compact()
-      if (own === undefined) throw new StoreError('KV_INVALID_ARGUMENT', 'an in-memory store needs a snapshot path')
-      path = own
+      if (this.#persist.path === undefined) throw new StoreError('KV_INVALID_ARGUMENT', 'an in-memory store needs a snapshot path')
+      path = this.#persist.path
     }
     if (typeof path !== 'string' || path === '') {
       throw new StoreError('KV_INVALID_ARGUMENT', `snapshot path must be a non-empty string, got ${describeValue(path)}`)
     }
-    const abs = resolvePath(path)
-    const format = options.format ?? formatFor(abs)
     // The view is taken now, so the snapshot holds the state as of this call; writes to
     // files are serialised so a later snapshot of the same path always lands last.
     const wait = this.#gate.readable()
     if (wait !== undefined) await wait
     this.#checkOpen()
-    const point = this.#pointInTime()
-    const saveOwn = this.#persist.mode === 'file' && abs === own && options.format === undefined && options.compress === undefined
-    const result = await this.#gate.serial(() =>
-      saveOwn
-        ? this.#persist.save(point)
-        : writePointInTime(this.#o.fs, abs, point, {
-            format,
-            compress: options.compress,
-            now: this.#o.clock.now(),
-            onProgress: (done, total) => this.#progress({ phase: 'snapshot', done, total }),
-          }),
-    )
-    this.#counters.snapshots++
-    return result
+    return this.#maintenance.snapshot(path, this.#maintenance.pointInTime(), format, compress)
   }
 
   /**
@@ -873,25 +799,7 @@ export class Store<V = unknown> {
     if (typeof path !== 'string' || path === '') {
       throw new StoreError('KV_INVALID_ARGUMENT', `load path must be a non-empty string, got ${describeValue(path)}`)
     }
-    const abs = resolvePath(path)
-    return this.#gate.serial(() =>
-      this.#gate.exclusive(async () => {
-        this.#checkWritable()
-        const started = performance.now()
-        const fresh = this.#seq === 0 && this.#ks.table.size === 0
-        const stamp = fresh ? undefined : this.#seq + 1
-        const limits = { maxKeyBytes: this.#o.maxKeyBytes, maxValueBytes: this.#o.maxValueBytes }
-        const loaded = await loadSnapshotFile(this.#o.fs, abs, (e) => this.#progress({ ...e, phase: 'load' }), this.#seq, stamp, limits)
-        // Versions stay monotonic: the store continues after everything it installed.
-        const seq = Math.max(this.#seq + 1, loaded.maxVersion)
-        await this.#persist.replaceAll(loaded.memtable, seq, () => {
-          this.#seq = seq
-          this.#ks.install(loaded.memtable)
-        })
-        this.#hub.publish({ type: 'clear', key: '', version: seq })
-        return { entries: loaded.memtable.size, timeMs: performance.now() - started }
-      }),
-    )
+    return this.#maintenance.load(path)
   }
 
   /**
@@ -904,21 +812,10 @@ export class Store<V = unknown> {
    */
   async compact(): Promise<SnapshotResult> {
     this.#checkOpen()
-    if (this.#persist.mode === 'file') return this.snapshot()
     if (this.#persist.mode === 'memory') {
-      return { path: '', format: 'binary', entries: this.#ks.table.size, bytes: 0, timeMs: 0, seq: this.#seq }
+      return { path: '', format: 'binary', entries: this.#ks.table.size, bytes: 0, timeMs: 0, seq: this.#funnel.seq }
     }
-    return this.#gate.serial(() => this.#compact())
-  }
-
-  #compact(): Promise<SnapshotResult> {
-    this.#checkWritable()
-    // The view, the seq and the WAL rotation (inside save) are taken in one synchronous
-    // step: the view holds exactly the records up to the seq, later ones go to the new segment.
-    return this.#persist.save(this.#pointInTime()).then((result) => {
-      this.#counters.compactions++
-      return result
-    })
+    return this.#maintenance.compact()
   }
 
   // ----------------------------------------------------------- lifecycle
@@ -931,13 +828,13 @@ export class Store<V = unknown> {
       path: p.path,
       keys: this.#ks.table.size,
       expiringKeys: this.#ks.table.expiringCount,
-      seq: this.#seq,
+      seq: this.#funnel.seq,
       sync: p.sync,
       walSegment: p.walSegment,
       walBytes: p.walBytes,
-      snapshots: this.#counters.snapshots,
-      compactions: this.#counters.compactions,
-      expiredRemoved: this.#counters.expiredRemoved,
+      snapshots: this.#maintenance.snapshots,
+      compactions: this.#maintenance.compactions,
+      expiredRemoved: this.#sweeper.removed,
       recovery: p.recovery,
       failure: this.#persist.failure?.message,
     }
@@ -968,11 +865,11 @@ export class Store<V = unknown> {
     await this.#gate.exclusive(() => {
       this.#closed = true
     })
-    clearInterval(this.#sweepTimer)
-    clearInterval(this.#snapshotTimer)
+    this.#sweeper.stop()
+    this.#maintenance.stop()
     this.#hub.endAll()
     await this.#gate.maintenanceDone()
-    await this.#persist.close(() => this.#pointInTime())
+    await this.#persist.close(() => this.#maintenance.pointInTime())
   }
 
   /** `await using store = await Store.open(…)` closes it at the end of the scope. */
@@ -988,52 +885,7 @@ export class Store<V = unknown> {
 
   #checkWritable(): void {
     if (this.#closed) throw new StoreError('KV_CLOSED', 'the store is closed')
-    const failure = this.#persist.failure
-    if (failure instanceof StoreError && failure.code === 'KV_IO') throw failure
-    if (failure !== undefined) {
-      throw new StoreError('KV_IO', 'an earlier write failed; reopen the store to recover', { cause: failure })
-    }
-  }
-
-  #checkBatchBytes(bytes: number): void {
-    if (bytes > this.#o.maxBatchBytes) {
-      throw new StoreError('KV_BATCH_TOO_LARGE', `batch of ~${bytes} bytes exceeds maxBatchBytes (${this.#o.maxBatchBytes})`)
-    }
-  }
-
-  #prepare(value: unknown): unknown {
-    const stored = prepareValue(value)
-    const max = this.#o.maxValueBytes
-    if (encodedSize(stored, max) > max) throw new StoreError('KV_VALUE_TOO_LARGE', `value exceeds maxValueBytes (${max})`)
-    return stored
-  }
-
-  /** A hash field: any well-formed string (empty included) within `maxKeyBytes`, as snapshots can hold it. */
-  #checkField(f: unknown): void {
-    if (typeof f !== 'string' || !f.isWellFormed()) {
-      throw new StoreError('KV_INVALID_ARGUMENT', `hash fields must be well-formed strings, got ${describeValue(f)}`)
-    }
-    const max = this.#o.maxKeyBytes
-    if (f.length * 3 > max && Buffer.byteLength(f, 'utf8') > max) {
-      throw new StoreError('KV_INVALID_ARGUMENT', `hash field is longer than maxKeyBytes (${max} UTF-8 bytes)`)
-    }
-  }
-
-  #expiresAtOf(options: SetOptions, allowed: readonly string[] = SET_OPTION_KEYS): number {
-    checkOptionsObject('set option', options, allowed)
-    if (options.expiresAt !== undefined) return positiveInt('expiresAt', options.expiresAt)
-    if (options.ttl !== undefined) return this.#deadline(positiveInt('ttl', options.ttl))
-    return 0
-  }
-
-  /**
-   * `now + ttlMs`, refused when it leaves the safe-integer range: an expiry the WAL could not
-   * hold exactly would make the store unopenable.
-   */
-  #deadline(ttlMs: number): number {
-    const at = this.#o.clock.now() + ttlMs
-    if (!Number.isSafeInteger(at)) throw new StoreError('KV_INVALID_ARGUMENT', `ttl ${ttlMs} puts the expiry past the safe-integer range`)
-    return at
+    this.#funnel.checkWritable()
   }
 
   /** Refresh-on-access: push a live key's expiry to now + slidingTtlMs (logged). */
@@ -1048,7 +900,7 @@ export class Store<V = unknown> {
   #read<T>(key: string, fn: () => T): Promise<T> {
     try {
       this.#checkOpen()
-      validateKey(key, this.#o.maxKeyBytes)
+      this.#limits.key(key)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -1058,7 +910,7 @@ export class Store<V = unknown> {
   #write<T>(key: string, fn: () => Promise<T>): Promise<T> {
     try {
       this.#checkOpen()
-      validateKey(key, this.#o.maxKeyBytes)
+      this.#limits.key(key)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -1068,86 +920,12 @@ export class Store<V = unknown> {
     })
   }
 
-  #pointInTime(): PointInTime {
-    return { view: this.#ks.table.view(), seq: this.#seq }
-  }
-
   #commit1(op: Op): Promise<void> {
-    return this.#commit([op])
+    return this.#funnel.commit([op])
   }
 
-  /**
-   * Commit `ops` and resolve with the last op's result. The result is read right after
-   * the synchronous apply: a later call overwrites `#lastResult` before this promise settles.
-   */
-  #commitFor<T>(ops: Op[]): Promise<T> {
-    const done = this.#commit(ops)
-    return after(done, this.#lastResult as T)
-  }
-
-  /**
-   * The commit funnel: log `ops` as one record, apply them, publish them, in that order,
-   * synchronously. Invariant: log order == apply order == seq order. The returned promise
-   * settles when the record is durable under the sync policy.
-   */
   #commit(ops: Op[]): Promise<void> {
-    const seq = this.#seq + 1
-    const done = this.#persist.log(seq, ops)
-    if (this.#persist.failure !== undefined) return done
-    this.#seq = seq
-    const ks = this.#ks
-    const hub = this.#hub
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as Op
-      this.#lastResult = ks.apply(op, seq)
-      if (hub.size > 0) hub.publishOp(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.indexOf(op.key) >= 0)
-    }
-    if (!this.#compactQueued && this.#persist.wantsCompaction) this.#compactSoon()
-    return done
-  }
-
-  #compactSoon(): void {
-    this.#compactQueued = true
-    // After the current call has applied its op (views must include it), not inside it.
-    queueMicrotask(() => {
-      if (this.#closed || this.#closing !== undefined) {
-        this.#compactQueued = false
-        return
-      }
-      this.#gate
-        .serial(() => this.#compact())
-        .catch(() => {
-          // A failed compaction leaves the old snapshot and WAL in place; a WAL failure (if
-          // that was the cause) already poisons writes.
-        })
-        .finally(() => {
-          this.#compactQueued = false
-        })
-    })
-  }
-
-  #purgeExpired(budgetMs: number): void {
-    const hub = this.#hub
-    const removed = this.#ks.purgeExpired(
-      budgetMs,
-      hub.size === 0 ? undefined : (key) => hub.publish({ type: 'expire', key, version: this.#seq }),
-    )
-    this.#counters.expiredRemoved += removed
-  }
-
-  #sweep(): void {
-    if (this.#closed || !this.#gate.idle) return
-    this.#purgeExpired(SWEEP_SLICE_MS)
-    // More due keys left: continue in the next macrotask instead of blocking the loop.
-    if (this.#ks.hasDue) setImmediate(() => this.#sweep())
-  }
-
-  #periodicSnapshot(): void {
-    if (this.#closed || this.#closing !== undefined || !this.#persist.unsaved) return
-    const run = this.#persist.mode === 'file' ? this.snapshot() : this.compact()
-    run.catch(() => {
-      // The next period retries; a WAL failure already poisons writes.
-    })
+    return this.#funnel.commit(ops)
   }
 
   #progress(e: ProgressEvent): void {
@@ -1156,11 +934,5 @@ export class Store<V = unknown> {
     } catch {
       // A throwing progress callback must not break open or compaction.
     }
-  }
-}
-
-function checkIndices(...indices: number[]): void {
-  for (const i of indices) {
-    if (!Number.isSafeInteger(i)) throw new StoreError('KV_INVALID_ARGUMENT', `list indices must be integers, got ${describeValue(i)}`)
   }
 }

@@ -1,0 +1,82 @@
+// The commit funnel: every write goes through `commit`, which logs the ops as one record,
+// applies them to the keyspace and publishes them to watchers, in that order and
+// synchronously. Invariant: log order == apply order == seq order.
+import type { Op } from './codec/ops.js'
+import { StoreError } from './errors.js'
+import type { Keyspace } from './keyspace.js'
+import type { Persistence } from './persistence/persistence.js'
+import type { ChangeHub } from './watch.js'
+
+const RESOLVED: Promise<void> = Promise.resolve()
+const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
+const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false)
+
+/** `result` once `done` settles; no extra promise when nothing is pending (memory mode). */
+export function after<T>(done: Promise<void>, result: T): Promise<T> {
+  if (done === RESOLVED) {
+    if (result === true) return RESOLVED_TRUE as Promise<T>
+    if (result === false) return RESOLVED_FALSE as Promise<T>
+    return Promise.resolve(result)
+  }
+  return done.then(() => result)
+}
+
+/** A settled promise of `void`, `true` or `false`, shared so hot paths allocate none. */
+export const resolved = { void: RESOLVED, true: RESOLVED_TRUE, false: RESOLVED_FALSE } as const
+
+/** Sequence numbers and the path from ops to the log, the keyspace and the watchers. */
+export class CommitFunnel {
+  readonly #persist: Persistence
+  readonly #ks: Keyspace
+  readonly #hub: ChangeHub
+  readonly #onLogGrown: () => void
+  /** Result of the last op applied by `commit`; read synchronously right after it. */
+  #lastResult: unknown
+  /** Last committed sequence number. */
+  seq = 0
+
+  /** `onLogGrown` runs after a commit that made the persistence want a compaction. */
+  constructor(persist: Persistence, ks: Keyspace, hub: ChangeHub, onLogGrown: () => void) {
+    this.#persist = persist
+    this.#ks = ks
+    this.#hub = hub
+    this.#onLogGrown = onLogGrown
+  }
+
+  /**
+   * Refuse writes once a write failed (the store must be reopened).
+   * @throws {@link StoreError} `KV_IO` with the failure as `cause`.
+   */
+  checkWritable(): void {
+    const failure = this.#persist.failure
+    if (failure === undefined) return
+    if (failure instanceof StoreError && failure.code === 'KV_IO') throw failure
+    throw new StoreError('KV_IO', 'an earlier write failed; reopen the store to recover', { cause: failure })
+  }
+
+  /** Commit `ops` as one record; the promise settles when it is durable under the sync policy. */
+  commit(ops: Op[]): Promise<void> {
+    const seq = this.seq + 1
+    const done = this.#persist.log(seq, ops)
+    if (this.#persist.failure !== undefined) return done
+    this.seq = seq
+    const ks = this.#ks
+    const hub = this.#hub
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as Op
+      this.#lastResult = ks.apply(op, seq)
+      if (hub.size > 0) hub.publishOp(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.indexOf(op.key) >= 0)
+    }
+    if (this.#persist.wantsCompaction) this.#onLogGrown()
+    return done
+  }
+
+  /**
+   * Commit `ops` and resolve with the last op's result. The result is read right after the
+   * synchronous apply: a later call overwrites it before this promise settles.
+   */
+  commitFor<T>(ops: Op[]): Promise<T> {
+    const done = this.commit(ops)
+    return after(done, this.#lastResult as T)
+  }
+}

@@ -1,0 +1,78 @@
+// The checks every write passes before anything is logged: key, value, hash field and
+// batch sizes against the store's limits, and expiry times that the WAL can hold exactly.
+import { checkOptionsObject, describeValue, positiveInt } from './arguments.js'
+import type { Clock } from './clock.js'
+import { StoreError } from './errors.js'
+import { validateKey } from './key.js'
+import type { SetOptions } from './types.js'
+import { encodedSize, prepareValue } from './value.js'
+
+const SET_OPTION_KEYS = ['ttl', 'expiresAt', 'keepTtl', 'ifNotExists', 'ifExists'] as const satisfies readonly (keyof SetOptions)[]
+
+/** A store's size limits and clock, applied to what callers pass in. */
+export class Limits {
+  constructor(
+    readonly maxKeyBytes: number,
+    readonly maxValueBytes: number,
+    readonly maxBatchBytes: number,
+    readonly clock: Clock,
+  ) {}
+
+  /** @throws {@link StoreError} `KV_INVALID_KEY`. */
+  key(key: unknown): asserts key is string {
+    validateKey(key, this.maxKeyBytes)
+  }
+
+  /**
+   * The value as stored: validated, deep-frozen (bytes copied).
+   * @throws {@link StoreError} `KV_INVALID_VALUE`, `KV_VALUE_TOO_LARGE`.
+   */
+  value(value: unknown): unknown {
+    const stored = prepareValue(value)
+    const max = this.maxValueBytes
+    if (encodedSize(stored, max) > max) throw new StoreError('KV_VALUE_TOO_LARGE', `value exceeds maxValueBytes (${max})`)
+    return stored
+  }
+
+  /**
+   * A hash field: any well-formed string (empty included) within `maxKeyBytes`, as
+   * snapshots can hold it. @throws {@link StoreError} `KV_INVALID_ARGUMENT`.
+   */
+  field(f: unknown): asserts f is string {
+    if (typeof f !== 'string' || !f.isWellFormed()) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `hash fields must be well-formed strings, got ${describeValue(f)}`)
+    }
+    const max = this.maxKeyBytes
+    if (f.length * 3 > max && Buffer.byteLength(f, 'utf8') > max) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `hash field is longer than maxKeyBytes (${max} UTF-8 bytes)`)
+    }
+  }
+
+  /**
+   * The absolute expiry `options` ask for (0 = none), accepting only the `allowed` keys.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for unknown keys or a bad ttl.
+   */
+  expiresAt(options: SetOptions, allowed: readonly string[] = SET_OPTION_KEYS): number {
+    checkOptionsObject('set option', options, allowed)
+    if (options.expiresAt !== undefined) return positiveInt('expiresAt', options.expiresAt)
+    if (options.ttl !== undefined) return this.deadline(positiveInt('ttl', options.ttl))
+    return 0
+  }
+
+  /**
+   * `now + ttlMs`, refused when it leaves the safe-integer range: an expiry the WAL could
+   * not hold exactly would make the store unopenable. @throws {@link StoreError} `KV_INVALID_ARGUMENT`.
+   */
+  deadline(ttlMs: number): number {
+    const at = this.clock.now() + ttlMs
+    if (!Number.isSafeInteger(at)) throw new StoreError('KV_INVALID_ARGUMENT', `ttl ${ttlMs} puts the expiry past the safe-integer range`)
+    return at
+  }
+
+  /** @throws {@link StoreError} `KV_BATCH_TOO_LARGE`. */
+  batchBytes(bytes: number): void {
+    if (bytes > this.maxBatchBytes) {
+      throw new StoreError('KV_BATCH_TOO_LARGE', `batch of ~${bytes} bytes exceeds maxBatchBytes (${this.maxBatchBytes})`)
+    }
+  }
+}
