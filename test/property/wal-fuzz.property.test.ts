@@ -129,7 +129,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ t: fc.constant('del' as const), key: fc.constantFrom('k0', 'k1', 'l0', 'h0') }),
   fc.record({ t: fc.constant('push' as const), key: fc.constantFrom('l0', 'l1'), left: fc.boolean(), values: fc.array(valueArb, { minLength: 1, maxLength: 3 }) }),
   fc.record({ t: fc.constant('pop' as const), key: fc.constantFrom('l0', 'l1'), left: fc.boolean(), count: fc.nat({ max: 3 }) }),
-  fc.record({ t: fc.constant('hset' as const), key: fc.constant('h0'), fields: fc.constant(['f']), values: fc.tuple(valueArb) }),
+  fc.record({ t: fc.constant('hset' as const), key: fc.constant('h0'), fields: fc.constant<string[]>(['f']), values: fc.array(valueArb, { minLength: 1, maxLength: 1 }) }),
 )
 const batchesArb = fc.array(fc.array(opArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 14 })
 

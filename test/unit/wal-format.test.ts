@@ -8,6 +8,7 @@ import {
   SEGMENT_MAGIC,
   checkRecordBody,
   checkRecordHeader,
+  isZero,
   crc32,
   crc32Range,
   decodeSegmentHeader,
@@ -130,6 +131,27 @@ describe('record framing', () => {
     encodeRecord(out, 0, 1, 1, 1, Buffer.from('x'))
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
     expect(checkRecordHeader(out, view, 0, 2)).toBeLessThan(0)
+  })
+})
+
+describe('isZero', () => {
+  it('finds a single non-zero byte anywhere in short and long ranges (JS loop and block compare)', () => {
+    for (const size of [0, 1, 255, 256, 257, 65_536, 65_537, 200_003]) {
+      const bytes = new Uint8Array(size + 16)
+      expect(isZero(bytes, 8, 8 + size)).toBe(true)
+      for (const at of [0, 1, size >> 1, size - 1].filter((a) => a >= 0 && a < size)) {
+        bytes[8 + at] = 1
+        expect(isZero(bytes, 8, 8 + size)).toBe(false)
+        // Bytes outside the range do not count.
+        expect(isZero(bytes, 8 + at + 1, 8 + size)).toBe(true)
+        bytes[8 + at] = 0
+      }
+      bytes[7] = 9
+      bytes[8 + size] = 9
+      expect(isZero(bytes, 8, 8 + size)).toBe(true)
+      // A view with an offset into a larger buffer.
+      expect(isZero(bytes.subarray(8), 0, size)).toBe(true)
+    }
   })
 })
 
