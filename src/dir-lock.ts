@@ -7,9 +7,9 @@ import type { Fs } from './fs/fs.js'
 
 /** Name of the lock file inside a store directory. */
 export const LOCK_FILE = 'LOCK'
-/** The breaker older versions used (an empty file); removed when found long abandoned. */
-const LEGACY_BREAKER = 'LOCK.breaking'
-/** Older versions took their breaker over after this long. */
+/** Longest lock file name: the names derived from it (claims, nested breakers) must fit in 255 bytes. */
+const MAX_NAME_LENGTH = 120
+/** Older versions took their breaker (`LOCK.breaking`, an empty file) over after this long. */
 const LEGACY_BREAKER_STALE_MS = 10_000
 /** Breakers of breakers of … nest at most this deep (each level needs an opener to die mid-takeover). */
 const MAX_BREAKER_DEPTH = 4
@@ -20,12 +20,49 @@ const CLAIM_WRITE_GRACE_MS = 10_000
 /** Lock files are a few dozen bytes; a longer one is garbage, and only this much of it is compared. */
 const MAX_LOCK_BYTES = 4096
 const NONCE_BYTES = 8
-/** `LOCK.claim-<nonce>`: an opener's lock content, written in full before it is linked as `LOCK`. */
-const CLAIM_NAME = /^LOCK\.claim-([0-9a-f]{16})$/
-/** `LOCK.breaking-<id>`, `LOCK.breaking-<id>.breaking-<id>` …: breaker of the stale file named by the prefix. */
-const BREAKER_NAME = /^LOCK(?:\.breaking-[0-9a-f]{16})+$/
-/** `<lock file>.stale-<nonce>`: a stale file moved aside by the opener with that claim. */
-const ASIDE_NAME = /^LOCK(?:\.breaking-[0-9a-f]{16})*\.stale-([0-9a-f]{16})$/
+
+/** The files of one lock, all named after the lock file (`LOCK` below). */
+interface LockNames {
+  /** `LOCK` itself. */
+  readonly lock: string
+  /** `LOCK.claim-<nonce>`: an opener's lock content, written in full before it is linked as `LOCK`. */
+  claim(nonce: string): string
+  readonly claimName: RegExp
+  /** `LOCK.breaking-<id>`, `LOCK.breaking-<id>.breaking-<id>` …: breaker of the stale file named by the prefix. */
+  readonly breakerName: RegExp
+  /** `<lock file or breaker>.stale-<nonce>`: a stale file moved aside by the opener with that claim. */
+  readonly asideName: RegExp
+  /** The breaker older versions used. */
+  readonly legacyBreaker: string
+}
+
+function lockNames(lock: string): LockNames {
+  const q = lock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  return {
+    lock,
+    claim: (nonce) => `${lock}.claim-${nonce}`,
+    claimName: new RegExp(`^${q}\\.claim-([0-9a-f]{16})$`),
+    breakerName: new RegExp(`^${q}(?:\\.breaking-[0-9a-f]{16})+$`),
+    asideName: new RegExp(`^${q}(?:\\.breaking-[0-9a-f]{16})*\\.stale-([0-9a-f]{16})$`),
+    legacyBreaker: `${lock}.breaking`,
+  }
+}
+
+/** Options of {@link DirLock.acquire}. */
+export interface DirLockOptions {
+  /**
+   * Name of the lock file in the directory: a plain file name of at most 120
+   * characters. A snapshot-file store locks `<file name>.lock` beside its file.
+   * @defaultValue {@link LOCK_FILE}
+   */
+  name?: string
+}
+/**
+ * Mode of lock files: an owner record, not store data, readable by anyone who can reach
+ * the directory, so that another user's opener reports who holds it (`KV_LOCKED`)
+ * instead of failing to read it.
+ */
+const LOCK_FILE_MODE = 0o644
 /** Largest pid any supported OS hands out (`pid_t` is a signed 32-bit integer). */
 const MAX_PID = 0x7fff_ffff
 
@@ -51,7 +88,8 @@ interface LockImage {
 }
 
 /**
- * Directories held by `DirLock`s in this thread, by real path, per file system.
+ * Locks held by `DirLock`s in this thread, by lock file path (the directory's real
+ * path joined with the lock's name), per file system.
  *
  * It lives on `globalThis` under a registered symbol, so every copy of kvstore loaded
  * (the ESM and the CJS build, two installed versions) shares it: keyed by the module's
@@ -91,7 +129,11 @@ function processStart(pid: number): string {
   }
 }
 
-const MY_START = processStart(process.pid)
+let myStartCache: string | undefined
+/** This process's start time, read once (not at import: importing does no I/O). */
+function myStart(): string {
+  return (myStartCache ??= processStart(process.pid))
+}
 
 /**
  * Whether the owner of a well-formed lock may still hold it.
@@ -105,7 +147,7 @@ const MY_START = processStart(process.pid)
 function ownerLive(fs: Fs, owner: LockOwner): boolean {
   if (owner.host !== hostname()) return true // cannot tell across machines: assume held
   if (owner.pid === process.pid) {
-    const reused = owner.start !== '' && MY_START !== '' && owner.start !== MY_START
+    const reused = owner.start !== '' && myStart() !== '' && owner.start !== myStart()
     return !reused && fs.scope !== undefined
   }
   try {
@@ -213,7 +255,8 @@ function sleepSync(ms: number): void {
 
 /**
  * Exclusive ownership of a store directory: one `Store` per directory, across
- * processes, across copies of kvstore in one process, and within one.
+ * processes, across copies of kvstore in one process, and within one. (Or of one
+ * named lock in a directory: see {@link DirLockOptions.name}.)
  *
  * Protocol (every step atomic on POSIX file systems):
  * 1. The opener writes its owner record (pid, process start time, host, a random
@@ -239,20 +282,21 @@ function sleepSync(ms: number): void {
  */
 export class DirLock {
   readonly #fs: Fs
-  readonly #dir: string
+  /** The lock file. */
+  readonly #path: string
   readonly #key: string
   readonly #mine: LockImage
   #held = true
 
-  private constructor(fs: Fs, dir: string, key: string, mine: LockImage) {
+  private constructor(fs: Fs, path: string, key: string, mine: LockImage) {
     this.#fs = fs
-    this.#dir = dir
+    this.#path = path
     this.#key = key
     this.#mine = mine
   }
 
   /**
-   * Take the lock on `dir` (which must exist).
+   * Take the lock on `dir` (which must exist), held in `dir/LOCK` (or `opts.name`).
    *
    * Synchronous: it may wait (blocking, up to 5 s in all) while another opener is
    * taking over a stale lock.
@@ -261,31 +305,37 @@ export class DirLock {
    *   any copy of kvstore) holds it, or a stale lock could not be taken over in time;
    *   `KV_IO` (cause: the original error, message naming the path) when a lock file
    *   cannot be read or written. A failed call leaves no `LOCK` of its own behind.
+   *   `KV_INVALID_ARGUMENT` for a bad `opts.name`.
    */
-  static acquire(fs: Fs, dir: string): DirLock {
+  static acquire(fs: Fs, dir: string, opts: DirLockOptions = {}): DirLock {
+    const name = opts.name ?? LOCK_FILE
+    if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name) || name.length > MAX_NAME_LENGTH) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `lock name must be a plain file name of at most ${MAX_NAME_LENGTH} characters`)
+    }
+    const names = lockNames(name)
     const abs = resolve(dir)
     let key: string
     try {
-      key = fs.realpath?.(abs) ?? abs
+      key = join(fs.realpath?.(abs) ?? abs, name)
     } catch (err) {
-      throw ioError(`cannot lock ${abs}: cannot resolve it`, err)
+      throw ioError(`cannot lock ${join(abs, name)}: cannot resolve ${abs}`, err)
     }
     const held = heldOn(fs)
-    if (held.has(key)) throw new StoreError('KV_LOCKED', `${abs} is already open in this process`)
+    if (held.has(key)) throw new StoreError('KV_LOCKED', `${name === LOCK_FILE ? abs : key} is already open in this process`)
     held.add(key)
     try {
       const nonce = randomBytes(NONCE_BYTES).toString('hex')
-      const me: LockOwner = { pid: process.pid, start: MY_START, host: hostname(), nonce }
-      const claim = join(abs, `${LOCK_FILE}.claim-${nonce}`)
+      const me: LockOwner = { pid: process.pid, start: myStart(), host: hostname(), nonce }
+      const claim = join(abs, names.claim(nonce))
       const mine = writeClaim(fs, claim, me)
       try {
-        takeLock(fs, abs, claim, mine)
+        takeLock(fs, abs, names.lock, claim, mine)
       } finally {
         // Held or not, the claim's name goes: when held, `LOCK` names the same file.
         unlinkQuietly(fs, claim)
       }
-      sweepLeftovers(fs, abs)
-      return new DirLock(fs, abs, key, mine)
+      sweepLeftovers(fs, abs, names)
+      return new DirLock(fs, join(abs, names.lock), key, mine)
     } catch (err) {
       held.delete(key)
       throw err
@@ -296,7 +346,7 @@ export class DirLock {
   release(): void {
     if (!this.#held) return
     this.#held = false
-    const path = join(this.#dir, LOCK_FILE)
+    const path = this.#path
     try {
       // Only our own file: one put there by someone else (after ours was deleted by
       // hand) is theirs to release.
@@ -314,14 +364,18 @@ export class DirLock {
 function writeClaim(fs: Fs, claim: string, me: LockOwner): LockImage {
   let fd: number
   try {
-    fd = fs.open(claim, 'wx')
+    fd = fs.open(claim, 'wx', LOCK_FILE_MODE)
   } catch (err) {
     throw ioError(`cannot create lock file ${claim}`, err)
   }
   try {
     const bytes = Buffer.from(JSON.stringify(me))
     let off = 0
-    while (off < bytes.length) off += fs.write(fd, bytes, off, bytes.length - off, off)
+    while (off < bytes.length) {
+      const n = fs.write(fd, bytes, off, bytes.length - off, off)
+      if (n <= 0) throw Object.assign(new Error(`short write to ${claim}`), { code: 'EIO' })
+      off += n
+    }
     // No fsync: the lock excludes live processes, which see the page cache. After
     // power loss `LOCK` may come back empty, which is garbage and taken over, rightly.
     const st = fs.fstat(fd)
@@ -342,8 +396,8 @@ function writeClaim(fs: Fs, claim: string, me: LockOwner): LockImage {
 }
 
 /** Link `claim` as `LOCK`, taking over a stale lock if need be. @throws {@link StoreError} `KV_LOCKED`, `KV_IO`. */
-function takeLock(fs: Fs, dir: string, claim: string, mine: LockImage): void {
-  const lock = join(dir, LOCK_FILE)
+function takeLock(fs: Fs, dir: string, name: string, claim: string, mine: LockImage): void {
+  const lock = join(dir, name)
   const deadline = Date.now() + TAKEOVER_WAIT_MS
   for (;;) {
     if (tryLink(fs, claim, lock)) return
@@ -354,10 +408,11 @@ function takeLock(fs: Fs, dir: string, claim: string, mine: LockImage): void {
       const owner = seen.owner
       if (owner !== undefined && ownerLive(fs, owner)) {
         const who = owner.pid === process.pid ? ' (this process: another copy of kvstore or a worker thread)' : ''
-        throw new StoreError('KV_LOCKED', `${dir} is locked by process ${owner.pid} on ${owner.host}${who}`)
+        const what = name === LOCK_FILE ? dir : lock
+        throw new StoreError('KV_LOCKED', `${what} is locked by process ${owner.pid} on ${owner.host}${who}`)
       }
     }
-    if (Date.now() >= deadline) throw new StoreError('KV_LOCKED', `${dir}: could not take over a stale lock`)
+    if (Date.now() >= deadline) throw new StoreError('KV_LOCKED', `${name === LOCK_FILE ? dir : lock}: could not take over a stale lock`)
     // Missing: released meanwhile, link again at once. Otherwise stale: garbage or its owner is gone.
     if (seen !== undefined && !breakStale(fs, claim, mine, lock, seen)) sleepSync(10)
   }
@@ -450,7 +505,7 @@ function removeIfSame(fs: Fs, path: string, judged: LockImage, nonce: string): v
  * aside. Housekeeping only, run by the holder (so no stale `LOCK` is left for a breaker
  * to guard): errors are ignored.
  */
-function sweepLeftovers(fs: Fs, dir: string): void {
+function sweepLeftovers(fs: Fs, dir: string, of: LockNames): void {
   let names: string[]
   try {
     names = fs.readdir(dir)
@@ -459,8 +514,8 @@ function sweepLeftovers(fs: Fs, dir: string): void {
   }
   const now = Date.now()
   for (const name of names) {
-    const legacy = name === LEGACY_BREAKER
-    if (!legacy && !CLAIM_NAME.test(name) && !BREAKER_NAME.test(name)) continue
+    const legacy = name === of.legacyBreaker
+    if (!legacy && !of.claimName.test(name) && !of.breakerName.test(name)) continue
     const path = join(dir, name)
     const img = readImageQuietly(fs, path)
     if (img === undefined) continue
@@ -474,11 +529,11 @@ function sweepLeftovers(fs: Fs, dir: string): void {
     if (abandoned) unlinkQuietly(fs, path)
   }
   for (const name of names) {
-    const m = ASIDE_NAME.exec(name)
+    const m = of.asideName.exec(name)
     if (m === null) continue
     // A live opener's claim outlives the files it moves aside: while it exists, so may they.
     try {
-      if (fs.stat(join(dir, `${LOCK_FILE}.claim-${m[1]}`)) !== undefined) continue
+      if (fs.stat(join(dir, of.claim(m[1] as string))) !== undefined) continue
     } catch {
       continue
     }

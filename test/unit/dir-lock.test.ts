@@ -87,10 +87,10 @@ describe('DirLock basics', () => {
     DirLock.acquire(nodeFs, dir).release()
   })
 
-  it('creates LOCK with mode 0600', () => {
+  it('creates LOCK 0644: an owner record anyone who can reach the directory may read (to report who holds it)', () => {
     const dir = tmpDir()
     const lock = DirLock.acquire(nodeFs, dir)
-    expect(nfs.statSync(join(dir, LOCK_FILE)).mode & 0o777).toBe(0o600)
+    expect(nfs.statSync(join(dir, LOCK_FILE)).mode & 0o777).toBe(0o644)
     lock.release()
   })
 
@@ -224,7 +224,7 @@ describe('copies of kvstore in one process', () => {
     expect(fs.readdir('/db')).toEqual([])
   })
 
-  it('the ESM and the CJS build opened in one process exclude each other', async () => {
+  it('the ESM and the CJS build opened in one process exclude each other, and a worker thread is excluded too', async () => {
     const out = tmpDir('kvstore-dual-')
     const { build } = await import('tsup')
     await build({
@@ -239,11 +239,19 @@ describe('copies of kvstore in one process', () => {
       config: false,
     })
     nfs.writeFileSync(join(out, 'package.json'), '{"type":"module"}')
+    nfs.writeFileSync(
+      join(out, 'worker.cjs'),
+      `const { parentPort, workerData } = require('node:worker_threads')
+      require(workerData.cjsPath).Store.open({ dir: workerData.dir }).then(
+        async (s) => { await s.close(); parentPort.postMessage('opened') },
+        (e) => parentPort.postMessage(e.code ?? String(e)),
+      )`,
+    )
     const dir = tmpDir()
     const script = `
       import { createRequire } from 'node:module'
       import { pathToFileURL } from 'node:url'
-      const [esmPath, cjsPath, dir] = process.argv.slice(1)
+      const [esmPath, cjsPath, workerPath, dir] = process.argv.slice(1)
       const esm = await import(pathToFileURL(esmPath).href)
       const cjs = createRequire(cjsPath)(cjsPath)
       const result = { distinct: esm.Store !== cjs.Store }
@@ -261,11 +269,20 @@ describe('copies of kvstore in one process', () => {
       }
       result.cjsAfterEsm = await attempt(esm, cjs)
       result.esmAfterCjs = await attempt(cjs, esm)
+      // A worker thread has its own globalThis (no shared registry): the LOCK naming this process excludes it.
+      const { Worker } = await import('node:worker_threads')
+      const held = await esm.Store.open({ dir })
+      result.worker = await new Promise((resolve) => {
+        const w = new Worker(workerPath, { workerData: { cjsPath, dir } })
+        w.once('message', resolve)
+        w.once('error', (e) => resolve(String(e)))
+      })
+      await held.close()
       process.stdout.write(JSON.stringify(result))
     `
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, join(out, 'index.js'), join(out, 'index.cjs'), dir], { encoding: 'utf8' })
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, join(out, 'index.js'), join(out, 'index.cjs'), join(out, 'worker.cjs'), dir], { encoding: 'utf8' })
     expect(r.stderr).toBe('')
-    expect(JSON.parse(r.stdout)).toEqual({ distinct: true, cjsAfterEsm: 'KV_LOCKED', esmAfterCjs: 'KV_LOCKED' })
+    expect(JSON.parse(r.stdout)).toEqual({ distinct: true, cjsAfterEsm: 'KV_LOCKED', esmAfterCjs: 'KV_LOCKED', worker: 'KV_LOCKED' })
   }, 60_000)
 })
 
@@ -515,5 +532,36 @@ describe('DirLock I/O errors', () => {
     fs.failAt(fs.opCount + 1, 'ENOSPC') // op 0 creates the file, op 1 writes it
     expect(codeOf(() => DirLock.acquire(fs, '/db'))).toBe('KV_IO')
     expect(fs.readdir('/db')).toEqual([])
+  })
+})
+
+describe('named locks (a file store locks <file>.lock beside its file)', () => {
+  it('exclude like LOCK, independently of LOCK and of other names, and take over the same way', () => {
+    const dir = tmpDir()
+    nfs.writeFileSync(join(dir, 'data (1).json'), '{}')
+    const name = 'data (1).json.lock'
+    const a = DirLock.acquire(nodeFs, dir, { name })
+    expect(JSON.parse(nfs.readFileSync(join(dir, name), 'utf8')).pid).toBe(process.pid)
+    expect(codeOf(() => DirLock.acquire(nodeFs, dir, { name }))).toBe('KV_LOCKED')
+    const other = DirLock.acquire(nodeFs, dir, { name: 'other.kvs.lock' })
+    const dirLock = DirLock.acquire(nodeFs, dir)
+    expect(nfs.readdirSync(dir).sort()).toEqual([LOCK_FILE, 'data (1).json', name, 'other.kvs.lock'].sort())
+    for (const l of [a, other, dirLock]) l.release()
+    expect(nfs.readdirSync(dir)).toEqual(['data (1).json'])
+    // Stale: taken over, and the dead opener's leftovers (named after this lock) swept.
+    putOldLock(dir, deadOwner(), name)
+    putOldLock(dir, deadOwner(), `${name}.claim-${'a'.repeat(16)}`)
+    putOldLock(dir, deadOwner(), `LOCK.claim-${'b'.repeat(16)}`) // another lock's: not this one's to sweep
+    const b = DirLock.acquire(nodeFs, dir, { name })
+    expect(nfs.readdirSync(dir).sort()).toEqual([`LOCK.claim-${'b'.repeat(16)}`, 'data (1).json', name].sort())
+    b.release()
+  })
+
+  it('refuses names that are not plain file names', () => {
+    const dir = tmpDir()
+    for (const name of ['', '.', '..', 'a/b', 'a\\b', 'a\0b', 'x'.repeat(121)]) {
+      expect(codeOf(() => DirLock.acquire(nodeFs, dir, { name }))).toBe('KV_INVALID_ARGUMENT')
+    }
+    expect(nfs.readdirSync(dir)).toEqual([])
   })
 })
