@@ -17,7 +17,8 @@ const TEMP_SUFFIX = new RegExp(`^[0-9a-f]{${TEMP_RANDOM_BYTES * 2}}$`)
 /** Options of {@link writeSnapshotFile}: the format's options plus the file's mode. */
 export interface SnapshotFileOptions extends SnapshotWriteOptions {
   /**
-   * Permission bits of the file written, set exactly (the umask does not apply).
+   * Permission bits of the file written, set exactly (the umask does not apply; an
+   * `Fs` without `chmod` can only pass them to `open`, where it does).
    * @defaultValue the mode of the file replaced; for a new file
    *   {@link DEFAULT_FILE_MODE} (subject to the umask)
    */
