@@ -33,10 +33,16 @@ export function snapshotName(seq: number, format: SnapshotFormatName): string {
 export class SnapshotCatalog {
   readonly #fs: Fs
   readonly #dir: string
+  readonly #mode: number | undefined
 
-  constructor(fs: Fs, dir: string) {
+  /**
+   * @param opts.mode permission bits of the snapshot files {@link SnapshotCatalog.write}
+   *   creates, set exactly; by default new ones get `DEFAULT_FILE_MODE` (see write-file.ts).
+   */
+  constructor(fs: Fs, dir: string, opts: { mode?: number | undefined } = {}) {
     this.#fs = fs
     this.#dir = dir
+    this.#mode = opts.mode
   }
 
   /** Snapshots, newest (highest seq) first. */
@@ -92,6 +98,7 @@ export class SnapshotCatalog {
           }
           setImmediate(resolve)
         }),
+      ...(this.#mode === undefined ? {} : { mode: this.#mode }),
     })
     return { path, bytes }
   }

@@ -8,6 +8,7 @@ import { Store } from '../../src/index.js'
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../../src/fs/fs.js'
 import { nodeFs } from '../../src/fs/node-fs.js'
 import { binarySnapshot } from '../../src/snapshot/binary.js'
+import { SnapshotCatalog } from '../../src/snapshot/catalog.js'
 import { writeSnapshotFile } from '../../src/snapshot/write-file.js'
 import { MemFs } from '../helpers/mem-fs.js'
 import { tmpDir } from '../helpers/tmp.js'
@@ -152,5 +153,17 @@ describe('writeSnapshotFile modes', () => {
     expect(fs.stat('/d/snap.kvs')?.mode).toBe(0o640)
     await writeSnapshotFile(fs, '/d/new.kvs', binarySnapshot, { seq: 0, timestamp: 0, count: 0 }, [])
     expect(fs.stat('/d/new.kvs')?.mode).toBe(DEFAULT_FILE_MODE)
+  })
+})
+
+describe('SnapshotCatalog modes', () => {
+  it('writes snapshots 0600 by default, or with the mode it was given', async () => {
+    process.umask(0o022)
+    const dir = tmpDir()
+    const meta = { seq: 1, timestamp: 0, count: 0 }
+    const { path } = await new SnapshotCatalog(nodeFs, dir).write('binary', meta, [])
+    expect(modeOf(path)).toBe(0o600)
+    const { path: other } = await new SnapshotCatalog(nodeFs, dir, { mode: 0o640 }).write('json', { ...meta, seq: 2 }, [])
+    expect(modeOf(other)).toBe(0o640)
   })
 })
