@@ -1,0 +1,288 @@
+// The conformance harness: what a backend is, what it declares it can do, and the small
+// helpers every *.conformance.test.ts shares. Tests reach the store only through the
+// public API (src/index.js), so any implementation of the same interface can run them.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, expect } from 'vitest'
+import {
+  StoreError,
+  type AtomicResult,
+  type Change,
+  type Clock,
+  type ErrorCode,
+  type Store,
+  type StoreOptions,
+  type Transaction,
+  type WatchOptions,
+} from '../../src/index.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+
+export { FakeClock }
+
+// ------------------------------------------------------------------ the contract
+
+/**
+ * What a backend declares about itself, like abstract-level's `supports` manifest. Every
+ * test that depends on a flag asserts the declared behaviour in both branches; see
+ * README.md for what each flag promises.
+ */
+export interface Capabilities {
+  /** Data survives `close()` + open of the same location: `Backend.reopen` and `Backend.crash` exist. */
+  readonly persistent: boolean
+  /**
+   * A resolved write survives a crash even when no snapshot was taken since (dir mode: WAL).
+   * `false`: only what the last `snapshot()` (or `close()`) saved survives (file mode).
+   */
+  readonly survivesCrashWithoutSnapshot: boolean
+  /** `open({ clock })` is honoured: TTLs follow the injected clock, so TTL tests never sleep. */
+  readonly fakeClock: boolean
+  /**
+   * Versions are the store's commit sequence numbers: every commit gets `stats().seq + 1`,
+   * shared by all keys of one batch/transaction/atomic commit. `false`: versions are only
+   * positive integers that grow with every write.
+   */
+  readonly versionsAreSeqs: boolean
+  /** `snapshot(path)` writes a copy of the contents to a file and `load(path)` reads one back. */
+  readonly snapshotFiles: boolean
+  /**
+   * `snapshot()` with no path saves the store's own data (dir: compaction; file: rewrites
+   * the file). `false`: it rejects with `KV_INVALID_ARGUMENT`.
+   */
+  readonly ownSnapshot: boolean
+  /** `compact()` writes a snapshot and drops the log it covers (`stats().compactions` counts it). `false`: a no-op. */
+  readonly compaction: boolean
+  /** `lpush`/`rpush`/`lpop`/`rpop`/`popMany`/`lrange`/`llen`/`lindex`/`lset`/`ltrim`. `false`: they reject with a StoreError. */
+  readonly lists: boolean
+  /** `hset`/`hget`/`hdel`/`hgetall`/`hlen`/`hexists`. `false`: they reject with a StoreError. */
+  readonly hashes: boolean
+  /** `transaction(fn)`. `false`: it rejects with a StoreError. */
+  readonly transactions: boolean
+  /** `atomic()…commit()`. `false`: `atomic()` throws or `commit()` rejects with a StoreError. */
+  readonly atomic: boolean
+  /** `watch()`. `false`: it throws or its first `next()` rejects with a StoreError. */
+  readonly watch: boolean
+}
+
+/** The transaction handle the suite uses. */
+export type TxLike = Pick<Transaction<unknown>, 'get' | 'has' | 'keys' | 'scan' | 'set' | 'delete' | 'incr'>
+
+/** The atomic-operation builder the suite uses. */
+export interface AtomicLike {
+  check(key: string, version: number | null): AtomicLike
+  set(key: string, value: unknown, options?: { ttl?: number; expiresAt?: number }): AtomicLike
+  delete(key: string): AtomicLike
+  commit(): Promise<AtomicResult>
+}
+
+/** The change feed the suite uses. */
+export interface FeedLike extends AsyncIterableIterator<Change> {
+  /** Changes buffered and not yet consumed. */
+  readonly pending: number
+  close(): void
+}
+
+type StoreMethods =
+  | 'get' | 'getEntry' | 'version' | 'has' | 'type' | 'keys' | 'scan' | 'count'
+  | 'set' | 'delete' | 'clear' | 'batch' | 'update'
+  | 'expire' | 'expireAt' | 'persist' | 'ttl' | 'touch'
+  | 'incr' | 'decr'
+  | 'lpush' | 'rpush' | 'lpop' | 'rpop' | 'popMany' | 'lrange' | 'llen' | 'lindex' | 'lset' | 'ltrim'
+  | 'hset' | 'hget' | 'hdel' | 'hgetall' | 'hlen' | 'hexists'
+  | 'snapshot' | 'load' | 'compact' | 'stats' | 'close' | 'closed'
+
+/** The public API of `Store`, as the suite sees it. `Store<unknown>` implements it. */
+export interface StoreLike extends Pick<Store<unknown>, StoreMethods> {
+  transaction<R>(fn: (tx: TxLike) => R | Promise<R>, options?: { retries?: number }): Promise<R>
+  atomic(): AtomicLike
+  watch(options?: WatchOptions): FeedLike
+}
+
+/** Options the suite may ask a backend to open with; the backend adds its own location. */
+export type OpenOptions = Pick<
+  StoreOptions,
+  'clock' | 'maxKeyBytes' | 'maxValueBytes' | 'maxBatchBytes' | 'expirySweepIntervalMs' | 'slidingTtlMs'
+>
+
+export interface Backend {
+  readonly name: string
+  readonly capabilities: Capabilities
+  /** A new, empty store. */
+  open(options?: OpenOptions): Promise<StoreLike>
+  /**
+   * Close `store` and open the same data again, with the options of the first open unless
+   * `options` are given. Present exactly when `capabilities.persistent`.
+   */
+  reopen?(store: StoreLike, options?: OpenOptions): Promise<StoreLike>
+  /**
+   * Open what a crash of `store` right now would leave behind (`store` itself is left open,
+   * and closed at the end of the test without touching that image). Present exactly when
+   * `capabilities.persistent`.
+   */
+  crash?(store: StoreLike): Promise<StoreLike>
+  /** A fresh path, on the backend's file system, that `snapshot(path)` / `load(path)` of its stores can use. */
+  scratchPath?(name: string): string
+  /**
+   * Store bugs this backend is known to have (see {@link KnownBug}): the tests that expose
+   * them run as `it.fails`, so they start failing the moment the bug is fixed (then remove
+   * the entry).
+   */
+  knownBugs?: readonly KnownBug[]
+}
+
+/** Store bugs the conformance suite found, by id. Each names the test that shows it. */
+export type KnownBug =
+  /**
+   * Dir mode (WAL replay): a list or hash write to a key whose expired predecessor had
+   * already been removed from memory (by open, by `count()` or by the active sweep, none of
+   * which is logged) is logged without a delete in front of it. Replay then applies it to
+   * the old, expired collection, which is hidden again: the acknowledged write is lost at
+   * the next reopen; when the old value was a plain value, the reopen fails with
+   * `KV_CORRUPT` ("WAL op … does not match the stored type") and the store cannot be opened.
+   * Tests: durability "a list or hash written after its expired predecessor was removed
+   * survives reopen" and "a list pushed onto a key whose expired plain value was removed
+   * reopens as that collection".
+   */
+  | 'collection-write-after-expiry-lost-on-replay'
+  /**
+   * File mode: `compact()` (and the periodic save) take their point-in-time view when they
+   * run, after the maintenance queue; `snapshot()` takes it when called. A `snapshot()`
+   * called while a `compact()` is queued so writes an older state over the newer one, and as
+   * the saved sequence number only grows (max of the two), `close()` then believes everything
+   * is saved: writes made between the calls are lost on a clean close. Tests: snapshots "a
+   * snapshot() queued behind a compact() never overwrites newer data" and "writes made while a
+   * compaction or snapshot runs are kept, in memory and after reopen".
+   */
+  | 'file-save-overwritten-by-older-snapshot'
+
+/** Test options marking a test that shows `bug` as failing on backends that have it. */
+export function expectedToFail(backend: Backend, bug: KnownBug): { fails: boolean } {
+  return { fails: backend.knownBugs?.includes(bug) ?? false }
+}
+
+// -------------------------------------------------------------- per-test cleanup
+
+const cleanups: (() => unknown)[] = []
+
+/** Run `fn` after the current test, after everything registered later (LIFO). */
+export function onCleanup(fn: () => unknown): void {
+  cleanups.push(fn)
+}
+
+/** Close `store` after the current test; returns it. */
+export function track<S extends StoreLike>(store: S): S {
+  onCleanup(() => store.close())
+  return store
+}
+
+/** A fresh temporary directory, removed after the current test (after the stores in it are closed). */
+export function tempDir(prefix = 'kvstore-conf-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+afterEach(async () => {
+  const errors: unknown[] = []
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      await fn()
+    } catch (err) {
+      errors.push(err)
+    }
+  }
+  // A close that fails is a finding, not noise.
+  expect(errors).toEqual([])
+})
+
+// ------------------------------------------------------------------- helpers
+
+/** `backend.open` with a fake clock (when the backend honours one). */
+export async function openWithClock(
+  backend: Backend,
+  options: OpenOptions = {},
+): Promise<{ store: StoreLike; clock: FakeClock }> {
+  const clock = new FakeClock()
+  const store = await backend.open({ ...options, clock })
+  return { store, clock }
+}
+
+/**
+ * The code of the StoreError `fn` throws or rejects with; `'resolved'` when it succeeds;
+ * `'not a StoreError: …'` otherwise. Covers both synchronous throws and rejections.
+ */
+export async function codeOf(fn: () => unknown): Promise<ErrorCode | 'resolved' | `not a StoreError: ${string}`> {
+  try {
+    await fn()
+  } catch (err) {
+    if (err instanceof StoreError) return err.code
+    return `not a StoreError: ${String(err)}`
+  }
+  return 'resolved'
+}
+
+/** True when `fn` throws or rejects with a StoreError of any code. */
+export async function failsWithStoreError(fn: () => unknown): Promise<boolean> {
+  const code = await codeOf(fn)
+  return code !== 'resolved' && !code.startsWith('not a StoreError')
+}
+
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+/** Keys of a scan. */
+export async function scanKeys(store: StoreLike, options: Parameters<StoreLike['scan']>[0] = {}): Promise<string[]> {
+  return (await collect(store.scan(options))).map(([k]) => k)
+}
+
+/** Everything a store holds, by key in key order: value (or list/hash contents), version and expiry. */
+export async function dump(store: StoreLike): Promise<unknown[]> {
+  const out: unknown[] = []
+  for (const key of await store.keys('*')) {
+    const type = await store.type(key)
+    const version = await store.version(key)
+    const ttl = await store.ttl(key)
+    if (type === 'list') out.push([key, 'list', await store.lrange(key), version, ttl])
+    else if (type === 'hash') {
+      const fields = [...(await store.hgetall(key))].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      out.push([key, 'hash', fields, version, ttl])
+    }
+    else {
+      const e = await store.getEntry(key)
+      out.push([key, type, e?.value, e?.version, e?.expiresAt])
+    }
+  }
+  return out
+}
+
+/** Every change buffered in `feed` right now. */
+export async function drain(feed: FeedLike): Promise<Change[]> {
+  const out: Change[] = []
+  while (feed.pending > 0) {
+    const r = await feed.next()
+    if (r.done) break
+    out.push(r.value)
+  }
+  return out
+}
+
+/** A promise and the function that resolves it. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void
+  const wait = new Promise<void>((r) => (open = r))
+  return { wait, open }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Recursively frozen. */
+export function deepFrozen(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return true
+  if (!Object.isFrozen(v)) return false
+  return Object.values(v).every(deepFrozen)
+}
+
+export type { Clock }
