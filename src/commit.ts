@@ -64,8 +64,12 @@ export class CommitFunnel {
     const hub = this.#hub
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as Op
-      this.#lastResult = ks.apply(op, seq)
-      if (hub.size > 0) hub.publishOp(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.indexOf(op.key) >= 0)
+      const result = ks.apply(op, seq)
+      this.#lastResult = result
+      // A delete that found nothing changed nothing: watchers hear of it only when it did.
+      if (hub.size > 0 && !(op.t === 'del' && result === false)) {
+        hub.publishOp(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.indexOf(op.key) >= 0)
+      }
     }
     if (this.#persist.wantsCompaction) this.#onLogGrown()
     return done

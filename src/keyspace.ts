@@ -6,7 +6,9 @@ import type { Op } from './codec/ops.js'
 import { KvHash, KvList } from './collections.js'
 import { StoreError } from './errors.js'
 import { ExpiryHeap } from './expiry-heap.js'
-import { Memtable } from './memtable.js'
+import { compileGlob } from './glob.js'
+import { prefixBounds } from './key.js'
+import { Memtable, type MemtableReader, type RangeBounds } from './memtable.js'
 import { copyBytes } from './value.js'
 
 /** A list or hash. */
@@ -109,15 +111,15 @@ export class Keyspace {
 
   /**
    * The live collection at `key` of class `kind`, or `undefined` when missing. When `ops` is
-   * given (a write follows) and the key exists only as an expired entry, a delete is queued
-   * first so replay cannot push onto the expired value.
+   * given (a write that creates the collection follows) and the key is not live, a delete is
+   * queued first: an expired value may be gone from memory (swept, which is not logged) yet
+   * still be in the log, and replay must not push onto it.
    * @throws {@link StoreError} `KV_WRONG_TYPE` when the key holds something else.
    */
   collection<C extends Collection>(key: string, kind: new () => C, want: string, ops: Op[] | undefined): C | undefined {
     const mt = this.#mt
     const pos = mt.indexOf(key)
-    if (pos < 0) return undefined
-    if (mt.expiringCount > 0 && this.expiredAt(pos)) {
+    if (pos < 0 || (mt.expiringCount > 0 && this.expiredAt(pos))) {
       ops?.push({ t: 'del', key })
       return undefined
     }
@@ -165,7 +167,10 @@ export class Keyspace {
         return popped
       }
       case 'lset':
-        this.#mutable(op.key, seq, KvList).set(op.index, op.value)
+        // Live writes check the index first; only a damaged log gets here with a bad one.
+        if (!this.#mutable(op.key, seq, KvList).set(op.index, op.value)) {
+          throw new StoreError('KV_CORRUPT', `lset index ${op.index} out of range for ${JSON.stringify(op.key)}`)
+        }
         return true
       case 'ltrim': {
         const list = this.#mutable(op.key, seq, KvList)
@@ -219,6 +224,36 @@ export class Keyspace {
       if ((++n & 255) === 0 && budgetMs !== Infinity && performance.now() - started > budgetMs) break
     }
     return removed
+  }
+
+  /** Live keys matching a Redis-style glob, in order; only the pattern's literal prefix range is visited. */
+  keys(pattern: string): string[] {
+    const glob = compileGlob(pattern)
+    if (glob.literal !== undefined) return this.live(glob.literal) >= 0 ? [glob.literal] : []
+    const result: string[] = []
+    const mt = this.#mt
+    const now = mt.expiringCount > 0 ? this.#clock.now() : 0
+    const all = glob.matchesAll
+    mt.forEach(prefixBounds(glob.prefix), (key, _v, _ver, exp) => {
+      if (exp !== 0 && exp <= now) return
+      if (all || glob.match(key)) result.push(key)
+    })
+    return result
+  }
+
+  /** Live plain entries of `view` within `bounds`, at most `limit`; lists, hashes and expired keys are skipped. */
+  *entries<V>(view: MemtableReader, bounds: RangeBounds, limit: number): Generator<[string, V]> {
+    const now = this.#clock.now()
+    const cur = view.cursor(bounds)
+    let n = 0
+    while (n < limit && cur.next()) {
+      const exp = cur.expiresAt
+      if (exp !== 0 && exp <= now) continue
+      const v = cur.value
+      if (typeof v === 'object' && v !== null && isCollection(v)) continue
+      n++
+      yield [cur.key, copyOut<V>(v)]
+    }
   }
 
   /** Whether keys are due for removal now. */

@@ -4,8 +4,9 @@ import { checkOptionsObject, describeValue, positiveInt } from './arguments.js'
 import type { Clock } from './clock.js'
 import { StoreError } from './errors.js'
 import { validateKey } from './key.js'
-import type { SetOptions } from './types.js'
-import { encodedSize, prepareValue } from './value.js'
+import type { Op } from './codec/ops.js'
+import type { BatchOp, SetOptions } from './types.js'
+import { encodedSize, prepareValue, writeBytes } from './value.js'
 
 const SET_OPTION_KEYS = ['ttl', 'expiresAt', 'keepTtl', 'ifNotExists', 'ifExists'] as const satisfies readonly (keyof SetOptions)[]
 
@@ -67,6 +68,36 @@ export class Limits {
     const at = this.clock.now() + ttlMs
     if (!Number.isSafeInteger(at)) throw new StoreError('KV_INVALID_ARGUMENT', `ttl ${ttlMs} puts the expiry past the safe-integer range`)
     return at
+  }
+
+  /**
+   * The ops of a batch, every one validated before any is applied.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT`, `KV_INVALID_KEY`, value errors, `KV_BATCH_TOO_LARGE`.
+   */
+  batch(ops: readonly BatchOp<unknown>[]): Op[] {
+    if (!Array.isArray(ops)) throw new StoreError('KV_INVALID_ARGUMENT', `batch takes an array of operations, got ${describeValue(ops)}`)
+    const prepared: Op[] = []
+    let bytes = 0
+    for (const op of ops) {
+      if (typeof op !== 'object' || op === null) {
+        throw new StoreError('KV_INVALID_ARGUMENT', `batch op must be an object, got ${describeValue(op)}`)
+      }
+      checkOptionsObject('batch op', op, op.type === 'set' ? ['type', 'key', 'value', 'ttl'] : ['type', 'key'])
+      this.key(op.key)
+      if (op.type === 'set') {
+        const value = this.value(op.value)
+        const expiresAt = op.ttl === undefined ? 0 : this.expiresAt({ ttl: op.ttl })
+        bytes += writeBytes(op.key, value, this.maxValueBytes)
+        prepared.push({ t: 'set', key: op.key, value, expiresAt })
+      } else if (op.type === 'delete') {
+        bytes += writeBytes(op.key)
+        prepared.push({ t: 'del', key: op.key })
+      } else {
+        throw new StoreError('KV_INVALID_ARGUMENT', `batch op type must be 'set' or 'delete', got ${describeValue((op as { type: unknown }).type)}`)
+      }
+    }
+    this.batchBytes(bytes)
+    return prepared
   }
 
   /** @throws {@link StoreError} `KV_BATCH_TOO_LARGE`. */

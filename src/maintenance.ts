@@ -22,6 +22,8 @@ export interface MaintenanceParts {
   readonly gate: Gate
   readonly hub: ChangeHub
   readonly limits: Limits
+  /** Permission bits for snapshot copies (undefined: the default). */
+  readonly fileMode: number | undefined
   readonly progress: (e: ProgressEvent) => void
   /** Throws when the store is closed or writes are refused. */
   readonly checkWritable: () => void
@@ -65,18 +67,22 @@ export class Maintenance {
    * Write `point` to `path` (format and compression as given), or, when `path` is the
    * store's own file in file mode with no format asked, save the store.
    */
-  async snapshot(path: string, point: PointInTime, format?: SnapshotFormatName, compress?: 'gzip' | 'brotli'): Promise<SnapshotResult> {
+  async snapshot(path: string, point: () => PointInTime, format?: SnapshotFormatName, compress?: 'gzip' | 'brotli'): Promise<SnapshotResult> {
     const { persist, gate, fs } = this.#p
     const abs = resolvePath(path)
     const own = persist.mode === 'file' && abs === persist.path && format === undefined && compress === undefined
+    // Saving the store's own file takes its view when it runs, never earlier: a save queued
+    // behind another must not overwrite newer contents with older ones.
+    if (own) return this.compact()
+    const taken = point()
     const result = await gate.serial(() =>
-      own
-        ? persist.save(point)
-        : writePointInTime(fs, abs, point, {
+      writePointInTime(fs, abs, taken, {
             format: format ?? formatFor(abs),
             compress,
             now: this.#p.limits.clock.now(),
             onProgress: (done, total) => this.#p.progress({ phase: 'snapshot', done, total }),
+            mode: this.#p.fileMode,
+            limits: { maxKeyBytes: this.#p.limits.maxKeyBytes, maxValueBytes: this.#p.limits.maxValueBytes },
           }),
     )
     this.snapshots++

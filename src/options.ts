@@ -3,6 +3,7 @@ import { systemClock, type Clock } from './clock.js'
 import { StoreError } from './errors.js'
 import type { Fs } from './fs/fs.js'
 import { nodeFs } from './fs/node-fs.js'
+import { MAX_PAYLOAD_BYTES } from './wal/format.js'
 
 /** When a write's promise resolves, relative to the disk. See {@link StoreOptions.sync}. */
 export type SyncPolicy = 'always' | 'interval' | 'never'
@@ -95,6 +96,14 @@ export interface StoreOptions {
    * @defaultValue 0
    */
   slidingTtlMs?: number
+  /**
+   * Permission bits of the files kvstore creates (WAL segments, snapshots, the store file),
+   * set exactly; directories it creates get the same bits plus search (x) wherever read is
+   * allowed (0o640 gives 0o750). A file a snapshot replaces keeps its own mode unless this
+   * is given. Lock files are always 0644 (they hold only a pid and host name).
+   * @defaultValue files 0o600, directories 0o700 (a store holds application data)
+   */
+  mode?: number
   /** Source of time for TTLs. @defaultValue the system clock */
   clock?: Clock
   /** Called while open, load, snapshot and compaction make progress (at most every ~100 ms). */
@@ -138,6 +147,10 @@ export interface ResolvedOptions {
   readonly snapshotFormat: SnapshotFormatName
   readonly expirySweepIntervalMs: number
   readonly slidingTtlMs: number
+  /** File mode asked for, or undefined for the defaults. */
+  readonly fileMode: number | undefined
+  /** Directory mode derived from `fileMode`, or undefined for the default. */
+  readonly dirMode: number | undefined
   readonly clock: Clock
   readonly onProgress: ((event: ProgressEvent) => void) | undefined
   readonly fs: Fs
@@ -146,8 +159,17 @@ export interface ResolvedOptions {
 const OPTION_KEYS = [
   'dir', 'file', 'sync', 'syncIntervalMs', 'recovery', 'maxKeyBytes', 'maxValueBytes', 'maxBatchBytes',
   'compactThresholdBytes', 'snapshotIntervalMs', 'snapshotFormat', 'expirySweepIntervalMs', 'slidingTtlMs',
-  'clock', 'onProgress', 'fs',
+  'mode', 'clock', 'onProgress', 'fs',
 ] as const satisfies readonly (keyof StoreOptions)[]
+
+/** A batch is one WAL record, so it can be no larger than a record may be. */
+function maxBatchBytes(o: StoreOptions): number {
+  const v = optionalInt(o, 'maxBatchBytes', false) ?? DEFAULTS.maxBatchBytes
+  if (v > MAX_PAYLOAD_BYTES / 2) {
+    throw new StoreError('KV_INVALID_ARGUMENT', `maxBatchBytes must be at most ${MAX_PAYLOAD_BYTES / 2} (half the largest WAL record), got ${v}`)
+  }
+  return v
+}
 
 function optionalInt(o: StoreOptions, name: keyof StoreOptions, allowZero: boolean): number | undefined {
   return o[name] === undefined ? undefined : positiveInt(name, o[name], allowZero)
@@ -175,6 +197,10 @@ export function resolveOptions(o: StoreOptions): ResolvedOptions {
     throw new StoreError('KV_INVALID_ARGUMENT', `fs must be an object implementing Fs, got ${describeValue(o.fs)}`)
   }
   const mode = o.dir !== undefined ? 'dir' : o.file !== undefined ? 'file' : 'memory'
+  if (o.mode !== undefined && (typeof o.mode !== 'number' || !Number.isSafeInteger(o.mode) || o.mode < 0 || o.mode > 0o777)) {
+    throw new StoreError('KV_INVALID_ARGUMENT', `mode must be permission bits from 0 to 0o777, got ${describeValue(o.mode)}`)
+  }
+  const fileMode = o.mode
   return {
     mode,
     path: o.dir ?? o.file,
@@ -183,13 +209,15 @@ export function resolveOptions(o: StoreOptions): ResolvedOptions {
     recovery: checkOneOf('recovery', o.recovery, ['strict', 'point-in-time', 'salvage']) ?? DEFAULTS.recovery,
     maxKeyBytes: optionalInt(o, 'maxKeyBytes', false) ?? DEFAULTS.maxKeyBytes,
     maxValueBytes: optionalInt(o, 'maxValueBytes', false) ?? DEFAULTS.maxValueBytes,
-    maxBatchBytes: optionalInt(o, 'maxBatchBytes', false) ?? DEFAULTS.maxBatchBytes,
+    maxBatchBytes: maxBatchBytes(o),
     compactThresholdBytes: optionalInt(o, 'compactThresholdBytes', true) ?? DEFAULTS.compactThresholdBytes,
     snapshotIntervalMs:
       optionalInt(o, 'snapshotIntervalMs', true) ?? (mode === 'file' ? DEFAULTS.fileSnapshotIntervalMs : DEFAULTS.dirSnapshotIntervalMs),
     snapshotFormat: checkOneOf('snapshotFormat', o.snapshotFormat, ['binary', 'json']) ?? DEFAULTS.snapshotFormat,
     expirySweepIntervalMs: optionalInt(o, 'expirySweepIntervalMs', true) ?? DEFAULTS.expirySweepIntervalMs,
     slidingTtlMs: optionalInt(o, 'slidingTtlMs', true) ?? DEFAULTS.slidingTtlMs,
+    fileMode,
+    dirMode: fileMode === undefined ? undefined : fileMode | ((fileMode & 0o444) >> 2),
     clock: o.clock ?? systemClock,
     onProgress: o.onProgress,
     fs: o.fs ?? nodeFs,

@@ -6,6 +6,7 @@ import type { Fs } from './fs/fs.js'
 import { Memtable } from './memtable.js'
 import type { ProgressEvent, RecoveryMode, SyncPolicy } from './options.js'
 import { SnapshotCatalog, type SnapshotFileInfo } from './snapshot/catalog.js'
+import type { SnapshotReadOptions } from './snapshot/format.js'
 import { loadSnapshotFile } from './snapshot/io.js'
 import { MAX_SEGMENT_NUMBER, SEGMENT_HEADER_SIZE, type SegmentHeader } from './wal/format.js'
 import { SegmentFile, type SegmentScan, type WalRecord } from './wal/reader.js'
@@ -47,6 +48,10 @@ export interface RecoveryParams {
   readonly mode: RecoveryMode
   readonly sync: SyncPolicy
   readonly syncIntervalMs?: number
+  /** Size limits the base snapshot is read with: the store's, so it can hold what the file holds. */
+  readonly limits?: SnapshotReadOptions
+  /** Permission bits of files recovery and the writer create. @defaultValue the file system's default */
+  readonly fileMode?: number
   /** Passed to the WAL writer ({@link WalWriterOptions.maxSegmentBytes}); its default when omitted. */
   readonly maxSegmentBytes?: number
   /** @internal Read chunk size for segments (tests use tiny ones). */
@@ -173,7 +178,7 @@ interface Replay {
 export async function recoverDirectory(p: RecoveryParams): Promise<Recovered> {
   const started = performance.now()
   const { fs, dir, mode } = p
-  const catalog = new SnapshotCatalog(fs, dir)
+  const catalog = new SnapshotCatalog(fs, dir, { mode: p.fileMode, limits: p.limits })
   const removedTemps = catalog.removeTemps()
   const segments = listSegments(fs, dir).map((number) => ({ number, path: segmentPath(dir, number) }))
   const decoded = segments.map((s) => readHeader(fs, s, p.readChunkBytes))
@@ -215,10 +220,11 @@ export async function recoverDirectory(p: RecoveryParams): Promise<Recovered> {
   }
 
   // 3. Repair the files, then open the WAL for appending: the tail segment where it ends, or a new one.
-  const brokenFiles = await repair(fs, dir, replay, removedTemps.length > 0, p.readChunkBytes)
+  const brokenFiles = await repair(fs, dir, replay, removedTemps.length > 0, p.readChunkBytes, p.fileMode)
   const opts: WalWriterOptions = { sync: p.sync }
   if (p.syncIntervalMs !== undefined) opts.syncIntervalMs = p.syncIntervalMs
   if (p.maxSegmentBytes !== undefined) opts.maxSegmentBytes = p.maxSegmentBytes
+  if (p.fileMode !== undefined) opts.fileMode = p.fileMode
   const tail = replay.tail
   let writer: WalWriter
   if (tail !== undefined) {
@@ -273,7 +279,7 @@ async function installBase(p: RecoveryParams, catalog: SnapshotCatalog): Promise
   for (const candidate of catalog.list()) {
     let loaded: Awaited<ReturnType<typeof loadSnapshotFile>>
     try {
-      loaded = await loadSnapshotFile(p.fs, candidate.path, p.onProgress)
+      loaded = await loadSnapshotFile(p.fs, candidate.path, p.onProgress, 0, undefined, p.limits)
     } catch (err) {
       const e = asStoreError(err, candidate.path)
       if (e.code !== 'KV_CORRUPT') throw e
@@ -304,7 +310,7 @@ async function reinstallBase(p: RecoveryParams, base: Base): Promise<void> {
   }
   let mt: Memtable
   try {
-    mt = (await loadSnapshotFile(p.fs, base.snap.path, p.onProgress)).memtable
+    mt = (await loadSnapshotFile(p.fs, base.snap.path, p.onProgress, 0, undefined, p.limits)).memtable
   } catch (err) {
     throw asStoreError(err, base.snap.path)
   }
@@ -517,10 +523,17 @@ function tailAt(
  * Copies are made durable (data and directory entry) before anything is cut or removed, so a
  * crash in between loses no byte.
  */
-async function repair(fs: Fs, dir: string, replay: Replay, dirChanged: boolean, chunkBytes: number | undefined): Promise<string[]> {
+async function repair(
+  fs: Fs,
+  dir: string,
+  replay: Replay,
+  dirChanged: boolean,
+  chunkBytes: number | undefined,
+  mode: number | undefined,
+): Promise<string[]> {
   const broken: string[] = []
-  for (const d of replay.drops) if (d.keep) broken.push(await keepCopy(fs, d.path, 0, chunkBytes))
-  for (const c of replay.cuts) if (!isZeroRange(fs, c.path, c.at, chunkBytes)) broken.push(await keepCopy(fs, c.path, c.at, chunkBytes))
+  for (const d of replay.drops) if (d.keep) broken.push(await keepCopy(fs, d.path, 0, chunkBytes, mode))
+  for (const c of replay.cuts) if (!isZeroRange(fs, c.path, c.at, chunkBytes)) broken.push(await keepCopy(fs, c.path, c.at, chunkBytes, mode))
   if (broken.length > 0) await fsyncDir(fs, dir)
   for (const d of replay.drops) {
     try {
@@ -601,7 +614,7 @@ function freeName(fs: Fs, base: string): string {
  * Created with `'wx'` (O_CREAT | O_EXCL): it never opens an existing file, so a planted
  * symlink or an earlier copy is never followed or overwritten.
  */
-async function keepCopy(fs: Fs, path: string, from: number, chunkBytes: number | undefined): Promise<string> {
+async function keepCopy(fs: Fs, path: string, from: number, chunkBytes: number | undefined, mode: number | undefined): Promise<string> {
   const base = `${path}.broken-${from}`
   let copy = base
   let fd = -1
@@ -609,7 +622,7 @@ async function keepCopy(fs: Fs, path: string, from: number, chunkBytes: number |
     if (k === MAX_NAME_ATTEMPTS) throw new StoreError('KV_IO', `cannot find a free name for ${base} (${MAX_NAME_ATTEMPTS} taken)`)
     copy = k === 0 ? base : `${base}.${k}`
     try {
-      fd = fs.open(copy, 'wx')
+      fd = mode === undefined ? fs.open(copy, 'wx') : fs.open(copy, 'wx', mode)
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code !== 'EEXIST') throw ioError('create', copy, err)
     }

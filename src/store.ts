@@ -4,26 +4,22 @@ import { resolve as resolvePath } from 'node:path'
 import { checkFunction, checkOneOf, checkOptionsObject, describeValue, positiveInt } from './arguments.js'
 import type { Op } from './codec/ops.js'
 import { CollectionOps } from './collection-ops.js'
-import { after, CommitFunnel, resolved } from './commit.js'
+import { ValueOps } from './value-ops.js'
+import { CommitFunnel, resolved } from './commit.js'
 import { asStoreError, StoreError } from './errors.js'
 import { Gate } from './gate.js'
-import { compileGlob } from './glob.js'
 import { ExpirySweeper } from './expiry-sweeper.js'
-import { prefixBounds } from './key.js'
-import { copyOut, isCollection, Keyspace, toInteger, typeOf, wrongType } from './keyspace.js'
+import { Keyspace, typeOf } from './keyspace.js'
 import { Limits } from './limits.js'
 import type { RangeBounds } from './memtable.js'
 import { resolveOptions, type ProgressEvent, type ResolvedOptions, type SnapshotFormatName, type StoreOptions } from './options.js'
-import { DirectoryPersistence } from './persistence/directory.js'
-import { FilePersistence } from './persistence/file.js'
-import { MemoryPersistence } from './persistence/memory.js'
+import { createPersistence } from './persistence/create.js'
 import { Maintenance } from './maintenance.js'
 import type { Persistence, SnapshotResult } from './persistence/persistence.js'
 import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
 import { AtomicOperation } from './atomic.js'
-import { commitTransaction, Transaction, type TransactionHost } from './transaction.js'
+import { runTransaction, type Transaction, type TransactionHost } from './transaction.js'
 import type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
-import { writeBytes } from './value.js'
 import { ChangeFeed, ChangeHub, type WatchOptions } from './watch.js'
 
 export type { ScanOptions } from './scan-options.js'
@@ -31,30 +27,10 @@ export type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js
 export type { SnapshotResult } from './persistence/persistence.js'
 
 const RESOLVED = resolved.void
-const RESOLVED_FALSE = resolved.false
-const yieldTrue = (): boolean => true
 
 /** Transactions and atomic operations take only an expiry. */
 const EXPIRY_OPTION_KEYS = ['ttl', 'expiresAt'] as const
 const SNAPSHOT_OPTION_KEYS = ['format', 'compress'] as const
-
-function persistenceFor(o: ResolvedOptions, path: string | undefined, progress: (e: ProgressEvent) => void): Persistence {
-  const now = (): number => o.clock.now()
-  const limits = { maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes }
-  if (o.mode === 'memory' || path === undefined) return new MemoryPersistence()
-  if (o.mode === 'file') return new FilePersistence(path, { fs: o.fs, now, onProgress: progress, limits })
-  return new DirectoryPersistence(path, {
-    fs: o.fs,
-    sync: o.sync,
-    syncIntervalMs: o.syncIntervalMs,
-    recovery: o.recovery,
-    snapshotFormat: o.snapshotFormat,
-    compactThresholdBytes: o.compactThresholdBytes,
-    now,
-    onProgress: progress,
-    limits,
-  })
-}
 
 /**
  * A typed, ordered, optionally persistent key-value map.
@@ -79,6 +55,7 @@ export class Store<V = unknown> {
   readonly #hub = new ChangeHub()
   readonly #limits: Limits
   readonly #funnel: CommitFunnel
+  readonly #values: ValueOps<V>
   readonly #collections: CollectionOps<V>
   readonly #sweeper: ExpirySweeper
   readonly #host: TransactionHost
@@ -90,9 +67,10 @@ export class Store<V = unknown> {
     this.#o = o
     this.#ks = new Keyspace(o.clock)
     const path = o.path === undefined ? undefined : resolvePath(o.path)
-    this.#persist = persistenceFor(o, path, (e) => this.#progress(e))
+    this.#persist = createPersistence(o, path, (e) => this.#progress(e))
     this.#limits = new Limits(o.maxKeyBytes, o.maxValueBytes, o.maxBatchBytes, o.clock)
     this.#funnel = new CommitFunnel(this.#persist, this.#ks, this.#hub, () => this.#maintenance.compactSoon())
+    this.#values = new ValueOps<V>(this.#ks, this.#funnel, this.#limits, o.slidingTtlMs, () => !this.#closed && this.#persist.failure === undefined)
     this.#collections = new CollectionOps<V>(this.#ks, this.#funnel, this.#limits)
     this.#maintenance = new Maintenance({
       fs: o.fs,
@@ -102,6 +80,7 @@ export class Store<V = unknown> {
       gate: this.#gate,
       hub: this.#hub,
       limits: this.#limits,
+      fileMode: o.fileMode,
       progress: (e) => this.#progress(e),
       checkWritable: () => this.#checkWritable(),
       running: () => !this.#closed && this.#closing === undefined,
@@ -124,6 +103,11 @@ export class Store<V = unknown> {
         return { seq: this.#funnel.seq, done }
       },
       runExclusive: (fn) => this.#gate.exclusiveStep(fn),
+      begin: async () => {
+        const wait = this.#gate.readable()
+        if (wait !== undefined) await wait
+        return { view: this.#ks.table.view(), seq: this.#funnel.seq }
+      },
       generation: () => this.#ks.generation,
     }
   }
@@ -170,16 +154,7 @@ export class Store<V = unknown> {
    *   `KV_INVALID_KEY`; `KV_CLOSED`.
    */
   get(key: string): Promise<V | undefined> {
-    return this.#read(key, () => this.#get(key))
-  }
-
-  #get(key: string): V | undefined {
-    const mt = this.#ks.table
-    const v = mt.get(key)
-    if (v === undefined || (mt.expiringCount > 0 && this.#ks.live(key) < 0)) return undefined
-    if (this.#o.slidingTtlMs > 0 && mt.expiringCount > 0) this.#slide(key)
-    if (typeof v === 'object' && v !== null && isCollection(v)) throw wrongType(key, 'a plain value')
-    return copyOut<V>(v)
+    return this.#read(key, () => this.#values.get(key))
   }
 
   /**
@@ -190,7 +165,7 @@ export class Store<V = unknown> {
    */
   getEntry(key: string): Promise<Entry<V> | undefined> {
     return this.#read(key, () => {
-      const value = this.#get(key) // may refresh a sliding expiry: read the position after
+      const value = this.#values.get(key) // may refresh a sliding expiry: read the position after
       const pos = this.#ks.live(key)
       if (value === undefined || pos < 0) return undefined
       const expiresAt = this.#ks.table.expiresAtAt(pos)
@@ -245,22 +220,7 @@ export class Store<V = unknown> {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#gate.read(() => this.#keys(pattern))
-  }
-
-  #keys(pattern: string): string[] {
-    const glob = compileGlob(pattern)
-    if (glob.literal !== undefined) return this.#ks.live(glob.literal) >= 0 ? [glob.literal] : []
-    const bounds: RangeBounds = prefixBounds(glob.prefix)
-    const result: string[] = []
-    const mt = this.#ks.table
-    const now = mt.expiringCount > 0 ? this.#o.clock.now() : 0
-    const all = glob.matchesAll
-    mt.forEach(bounds, (key, _v, _ver, exp) => {
-      if (exp !== 0 && exp <= now) return
-      if (all || glob.match(key)) result.push(key)
-    })
-    return result
+    return this.#gate.read(() => this.#ks.keys(pattern))
   }
 
   /**
@@ -281,18 +241,7 @@ export class Store<V = unknown> {
     const wait = this.#gate.readable()
     if (wait !== undefined) await wait
     this.#checkOpen()
-    const view = this.#ks.table.view()
-    const now = this.#o.clock.now()
-    const cur = view.cursor(bounds)
-    let n = 0
-    while (cur.next()) {
-      const exp = cur.expiresAt
-      if (exp !== 0 && exp <= now) continue
-      const v = cur.value
-      if (typeof v === 'object' && v !== null && isCollection(v)) continue
-      yield [cur.key, copyOut<V>(v)]
-      if (++n >= limit) return
-    }
+    yield* this.#ks.entries<V>(this.#ks.table.view(), bounds, limit)
   }
 
   /** Number of live keys (any type). Sweeps keys that are due first, so the count is exact. @throws {@link StoreError} `KV_CLOSED`. */
@@ -332,18 +281,10 @@ export class Store<V = unknown> {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#gate.write(() => this.#set(key, stored, ttlAt, options))
-  }
-
-  #set(key: string, stored: unknown, expiresAt: number, options: SetOptions | undefined): Promise<boolean> {
-    this.#checkWritable()
-    if (options !== undefined && (options.ifNotExists || options.ifExists || options.keepTtl)) {
-      const pos = this.#ks.live(key)
-      if (options.ifNotExists && pos >= 0) return RESOLVED_FALSE
-      if (options.ifExists && pos < 0) return RESOLVED_FALSE
-      if (options.keepTtl && pos >= 0 && expiresAt === 0) expiresAt = this.#ks.table.expiresAtAt(pos)
-    }
-    return after(this.#commit1({ t: 'set', key, value: stored, expiresAt }), true)
+    return this.#gate.write(() => {
+      this.#checkWritable()
+      return this.#values.set(key, stored, ttlAt, options)
+    })
   }
 
   /**
@@ -351,13 +292,9 @@ export class Store<V = unknown> {
    * @throws {@link StoreError} `KV_INVALID_KEY`, `KV_CLOSED`, `KV_IO`.
    */
   delete(key: string): Promise<boolean> {
-    return this.#write(key, () => {
-      const pos = this.#ks.table.indexOf(key)
-      if (pos < 0) return RESOLVED_FALSE
-      const existed = !this.#ks.expiredAt(pos)
-      return after(this.#commit1({ t: 'del', key }), existed)
-    })
+    return this.#write(key, () => this.#values.delete(key))
   }
+
 
   /**
    * Remove every key. One WAL record; durable like any write.
@@ -371,7 +308,7 @@ export class Store<V = unknown> {
     }
     return this.#gate.write(() => {
       this.#checkWritable()
-      return this.#commit([{ t: 'clear' }])
+      return this.#funnel.commit([{ t: 'clear' }])
     })
   }
 
@@ -384,36 +321,16 @@ export class Store<V = unknown> {
    *   `KV_BATCH_TOO_LARGE`, `KV_INVALID_ARGUMENT`, `KV_CLOSED`, `KV_IO`.
    */
   batch(ops: readonly BatchOp<V>[]): Promise<void> {
-    const prepared: Op[] = []
+    let prepared: Op[]
     try {
       this.#checkOpen()
-      if (!Array.isArray(ops)) throw new StoreError('KV_INVALID_ARGUMENT', `batch takes an array of operations, got ${describeValue(ops)}`)
-      let bytes = 0
-      for (const op of ops) {
-        if (typeof op !== 'object' || op === null) {
-          throw new StoreError('KV_INVALID_ARGUMENT', `batch op must be an object, got ${describeValue(op)}`)
-        }
-        checkOptionsObject('batch op', op, op.type === 'set' ? ['type', 'key', 'value', 'ttl'] : ['type', 'key'])
-        this.#limits.key(op.key)
-        if (op.type === 'set') {
-          const value = this.#limits.value(op.value)
-          const expiresAt = op.ttl === undefined ? 0 : this.#limits.expiresAt({ ttl: op.ttl })
-          bytes += writeBytes(op.key, value, this.#o.maxValueBytes)
-          prepared.push({ t: 'set', key: op.key, value, expiresAt })
-        } else if (op.type === 'delete') {
-          bytes += writeBytes(op.key)
-          prepared.push({ t: 'del', key: op.key })
-        } else {
-          throw new StoreError('KV_INVALID_ARGUMENT', `batch op type must be 'set' or 'delete', got ${describeValue((op as { type: unknown }).type)}`)
-        }
-      }
-      this.#limits.batchBytes(bytes)
+      prepared = this.#limits.batch(ops)
     } catch (err) {
       return Promise.reject(err)
     }
     return this.#gate.write(() => {
       this.#checkWritable()
-      return prepared.length === 0 ? RESOLVED : this.#commit(prepared)
+      return prepared.length === 0 ? RESOLVED : this.#funnel.commit(prepared)
     })
   }
 
@@ -435,16 +352,9 @@ export class Store<V = unknown> {
     }
     return this.#gate.exclusive(async () => {
       this.#checkWritable()
-      const next = await fn(this.#get(key))
+      const next = await fn(this.#values.get(key))
       this.#checkWritable()
-      if (next === undefined) {
-        if (this.#ks.table.indexOf(key) >= 0) await this.#commit1({ t: 'del', key })
-        return undefined
-      }
-      const stored = this.#limits.value(next)
-      const pos = this.#ks.live(key)
-      await this.#commit1({ t: 'set', key, value: stored, expiresAt: pos >= 0 ? this.#ks.table.expiresAtAt(pos) : 0 })
-      return copyOut<V>(stored)
+      return this.#values.replace(key, next)
     })
   }
 
@@ -471,25 +381,18 @@ export class Store<V = unknown> {
    * @throws {@link StoreError} `KV_INVALID_ARGUMENT`, `KV_INVALID_KEY`, `KV_CLOSED`, `KV_IO`.
    */
   expireAt(key: string, at: number): Promise<boolean> {
-    return this.#write(key, () => {
-      positiveInt('expiresAt', at, true)
-      if (this.#ks.live(key) < 0) return RESOLVED_FALSE
-      if (at <= this.#o.clock.now()) return this.#commit1({ t: 'del', key }).then(yieldTrue)
-      return this.#commit1({ t: 'expire', key, expiresAt: at }).then(yieldTrue)
-    })
+    return this.#write(key, () => this.#values.expireAt(key, at))
   }
+
 
   /**
    * Remove `key`'s expiry. Resolves `true` when it had one.
    * @throws {@link StoreError} `KV_INVALID_KEY`, `KV_CLOSED`, `KV_IO`.
    */
   persist(key: string): Promise<boolean> {
-    return this.#write(key, () => {
-      const pos = this.#ks.live(key)
-      if (pos < 0 || this.#ks.table.expiresAtAt(pos) === 0) return RESOLVED_FALSE
-      return this.#commit1({ t: 'expire', key, expiresAt: 0 }).then(yieldTrue)
-    })
+    return this.#write(key, () => this.#values.persist(key))
   }
+
 
   /**
    * Remaining time to live of `key` in ms: `-2` when the key is missing (or expired),
@@ -497,13 +400,9 @@ export class Store<V = unknown> {
    * @throws {@link StoreError} `KV_INVALID_KEY`, `KV_CLOSED`.
    */
   ttl(key: string): Promise<number> {
-    return this.#read(key, () => {
-      const pos = this.#ks.live(key)
-      if (pos < 0) return -2
-      const exp = this.#ks.table.expiresAtAt(pos)
-      return exp === 0 ? -1 : Math.max(0, exp - this.#o.clock.now())
-    })
+    return this.#read(key, () => this.#values.ttl(key))
   }
+
 
   /**
    * Sliding expiry: push `key`'s deadline to `ttlMs` from now (a fresh TTL for a key
@@ -528,16 +427,10 @@ export class Store<V = unknown> {
   incr(key: string, by = 1): Promise<number> {
     return this.#write(key, () => {
       if (!Number.isSafeInteger(by)) throw new StoreError('KV_INVALID_ARGUMENT', `increment must be a safe integer, got ${describeValue(by)}`)
-      const pos = this.#ks.live(key)
-      const current = pos >= 0 ? toInteger(key, this.#ks.table.valueAt(pos)) : 0
-      const next = current + by
-      if (!Number.isSafeInteger(next)) {
-        throw new StoreError('KV_NOT_INTEGER', `increment of ${JSON.stringify(key)} would leave the safe-integer range`)
-      }
-      const expiresAt = pos >= 0 ? this.#ks.table.expiresAtAt(pos) : 0
-      return after(this.#commit1({ t: 'set', key, value: next, expiresAt }), next)
+      return this.#values.incr(key, by)
     })
   }
+
 
   /** Subtract `by` from the integer at `key`; see {@link Store.incr}. */
   decr(key: string, by = 1): Promise<number> {
@@ -708,21 +601,7 @@ export class Store<V = unknown> {
     checkFunction('transaction function', fn)
     checkOptionsObject('transaction option', options, ['retries'])
     const retries = options.retries === undefined ? 10 : positiveInt('retries', options.retries, true)
-    for (let attempt = 0; ; attempt++) {
-      const wait = this.#gate.readable()
-      if (wait !== undefined) await wait
-      const tx = new Transaction<V>(this.#host, this.#ks.table.view(), this.#funnel.seq)
-      const result = await fn(tx)
-      // Wrapped so the durability promise is not flattened into "no conflict".
-      const outcome = await this.#gate.exclusiveStep(() => ({ done: commitTransaction(tx) }))
-      if (outcome.done !== undefined) {
-        await outcome.done
-        return result
-      }
-      if (attempt >= retries) {
-        throw new StoreError('KV_CONFLICT', `transaction conflicted ${attempt + 1} times`)
-      }
-    }
+    return runTransaction(this.#host, fn, retries)
   }
 
   /**
@@ -777,7 +656,7 @@ export class Store<V = unknown> {
     const wait = this.#gate.readable()
     if (wait !== undefined) await wait
     this.#checkOpen()
-    return this.#maintenance.snapshot(path, this.#maintenance.pointInTime(), format, compress)
+    return this.#maintenance.snapshot(path, () => this.#maintenance.pointInTime(), format, compress)
   }
 
   /**
@@ -888,15 +767,6 @@ export class Store<V = unknown> {
     this.#funnel.checkWritable()
   }
 
-  /** Refresh-on-access: push a live key's expiry to now + slidingTtlMs (logged). */
-  #slide(key: string): void {
-    const pos = this.#ks.live(key)
-    if (pos < 0 || this.#ks.table.expiresAtAt(pos) === 0 || this.#closed || this.#persist.failure !== undefined) return
-    // Not awaited: the read must not wait for an fsync. A failed write poisons the WAL,
-    // which later writes report.
-    this.#commit1({ t: 'expire', key, expiresAt: this.#o.clock.now() + this.#o.slidingTtlMs }).catch(() => undefined)
-  }
-
   #read<T>(key: string, fn: () => T): Promise<T> {
     try {
       this.#checkOpen()
@@ -918,14 +788,6 @@ export class Store<V = unknown> {
       this.#checkWritable()
       return fn()
     })
-  }
-
-  #commit1(op: Op): Promise<void> {
-    return this.#funnel.commit([op])
-  }
-
-  #commit(ops: Op[]): Promise<void> {
-    return this.#funnel.commit(ops)
   }
 
   #progress(e: ProgressEvent): void {

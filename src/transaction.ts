@@ -23,6 +23,8 @@ export interface TransactionHost {
   /** Log and apply `ops` as one record; synchronous up to the WAL append. */
   commitOps(ops: Op[], bytes: number): { seq: number; done: Promise<void> }
   runExclusive<T>(fn: () => T): Promise<T>
+  /** A point-in-time view of the live table and the seq it holds, once reads may run. */
+  begin(): Promise<{ view: MemtableView; seq: number }>
   /** Bumped when the whole contents are replaced (`load`): versions from before are not comparable. */
   generation(): number
 }
@@ -35,6 +37,26 @@ interface Pending {
 
 /** How the store commits a finished transaction: not a member, so users cannot call it. */
 const committers = new WeakMap<object, () => Promise<void> | undefined>()
+
+/**
+ * Run `fn` as an optimistic transaction against `host`, retrying on conflict up to
+ * `retries` times (see `Store.transaction`).
+ * @throws {@link StoreError} `KV_CONFLICT` after the retries; whatever `fn` throws.
+ */
+export async function runTransaction<V, R>(host: TransactionHost, fn: (tx: Transaction<V>) => R | Promise<R>, retries: number): Promise<R> {
+  for (let attempt = 0; ; attempt++) {
+    const { view, seq } = await host.begin()
+    const tx = new Transaction<V>(host, view, seq)
+    const result = await fn(tx)
+    // Wrapped so the durability promise is not flattened into "no conflict".
+    const outcome = await host.runExclusive(() => ({ done: commitTransaction(tx) }))
+    if (outcome.done !== undefined) {
+      await outcome.done
+      return result
+    }
+    if (attempt >= retries) throw new StoreError('KV_CONFLICT', `transaction conflicted ${attempt + 1} times`)
+  }
+}
 
 /**
  * Validate and commit `tx` (synchronously up to the WAL append). Returns the durability

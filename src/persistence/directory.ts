@@ -11,6 +11,7 @@ import { RECORD_OPS, recoverDirectory, type RecoveryStats } from '../recovery.js
 import type { SnapshotCatalog } from '../snapshot/catalog.js'
 import type { SnapshotReadOptions } from '../snapshot/format.js'
 import { snapshotEntries } from '../snapshot/io.js'
+import { MAX_PAYLOAD_BYTES } from '../wal/format.js'
 import { listSegments, segmentPath } from '../wal/segments.js'
 import type { WalWriter } from '../wal/writer.js'
 import type { Persistence, PersistenceStats, PointInTime, SnapshotResult } from './persistence.js'
@@ -27,6 +28,8 @@ export interface DirectoryPersistenceOptions {
   readonly now: () => number
   readonly onProgress: (e: ProgressEvent) => void
   readonly limits: SnapshotReadOptions
+  readonly fileMode: number | undefined
+  readonly dirMode: number | undefined
 }
 
 /**
@@ -82,7 +85,8 @@ export class DirectoryPersistence implements Persistence {
     }
     if (existed !== undefined && !existed.isDirectory) throw new StoreError('KV_IO', `${dir} exists and is not a directory`)
     try {
-      fs.mkdir(dir)
+      if (this.#o.dirMode === undefined) fs.mkdir(dir)
+      else fs.mkdir(dir, this.#o.dirMode)
       // A new directory's own entry must be durable too, or power loss can lose the whole store.
       if (existed === undefined) await fs.fsyncDir(dirname(dir))
     } catch (err) {
@@ -96,6 +100,8 @@ export class DirectoryPersistence implements Persistence {
         mode: this.#o.recovery,
         sync: this.#o.sync,
         ...(this.#o.syncIntervalMs === undefined ? {} : { syncIntervalMs: this.#o.syncIntervalMs }),
+        limits: this.#o.limits,
+        ...(this.#o.fileMode === undefined ? {} : { fileMode: this.#o.fileMode }),
         onProgress: this.#o.onProgress,
         loadSnapshot: (mt) => keyspace.install(mt),
         applyOps: (ops, seq) => {
@@ -118,8 +124,13 @@ export class DirectoryPersistence implements Persistence {
     const w = this.#encoder
     w.reset()
     encodeOps(ops, w)
+    const payload = w.finish()
+    // maxBatchBytes bounds the estimate; this bounds the exact encoding, before anything is applied.
+    if (payload.length > MAX_PAYLOAD_BYTES) {
+      throw new StoreError('KV_BATCH_TOO_LARGE', `record of ${payload.length} bytes exceeds the largest WAL record (${MAX_PAYLOAD_BYTES})`)
+    }
     this.#loggedSeq = seq
-    return (this.#wal as WalWriter).append(seq, RECORD_OPS, w.finish())
+    return (this.#wal as WalWriter).append(seq, RECORD_OPS, payload)
   }
 
   /** Compaction: rotate now (synchronously with the caller's view), snapshot, drop what it covers. */

@@ -1,4 +1,7 @@
+import { basename, dirname } from 'node:path'
 import type { Op } from '../codec/ops.js'
+import { DirLock } from '../dir-lock.js'
+import { StoreError } from '../errors.js'
 import type { Fs } from '../fs/fs.js'
 import type { Keyspace } from '../keyspace.js'
 import type { Memtable } from '../memtable.js'
@@ -17,6 +20,7 @@ export interface FilePersistenceOptions {
   readonly now: () => number
   readonly onProgress: (e: ProgressEvent) => void
   readonly limits: SnapshotReadOptions
+  readonly fileMode: number | undefined
 }
 
 /**
@@ -33,6 +37,8 @@ export class FilePersistence implements Persistence {
   /** Seq of the newest record logged, and of the newest save that succeeded. */
   #loggedSeq = 0
   #savedSeq = 0
+  /** `<file>.lock` beside the file: one store per file, across processes and module copies. */
+  #lock: DirLock | undefined
 
   constructor(path: string, o: FilePersistenceOptions) {
     this.path = path
@@ -45,13 +51,27 @@ export class FilePersistence implements Persistence {
 
   async open(keyspace: Keyspace): Promise<number> {
     const fs = this.#o.fs
-    // A save interrupted by a crash leaves its temp file beside the store's file.
-    removeStaleTemps(fs, this.path)
-    if (fs.stat(this.path) === undefined) return 0
-    const loaded = await loadSnapshotFile(fs, this.path, this.#o.onProgress, 0, undefined, this.#o.limits)
-    keyspace.install(loaded.memtable)
-    this.#loggedSeq = this.#savedSeq = Math.max(loaded.seq, loaded.maxVersion)
-    return this.#loggedSeq
+    // Two links to one file share one lock: lock the real file's name.
+    let real = this.path
+    try {
+      if (fs.stat(this.path) !== undefined && fs.realpath !== undefined) real = fs.realpath(this.path)
+    } catch {
+      // A dangling link or a race with a delete: lock the name as given.
+    }
+    this.#lock = DirLock.acquire(fs, dirname(real), { name: `${basename(real)}.lock` })
+    try {
+      // A save interrupted by a crash leaves its temp file beside the store's file; under
+      // the lock no other writer can be making one.
+      removeStaleTemps(fs, this.path)
+      if (fs.stat(this.path) === undefined) return 0
+      const loaded = await loadSnapshotFile(fs, this.path, this.#o.onProgress, 0, undefined, this.#o.limits)
+      keyspace.install(loaded.memtable)
+      this.#loggedSeq = this.#savedSeq = Math.max(loaded.seq, loaded.maxVersion)
+      return this.#loggedSeq
+    } catch (err) {
+      this.#lock.release()
+      throw err
+    }
   }
 
   log(seq: number, _ops: readonly Op[]): Promise<void> {
@@ -61,6 +81,9 @@ export class FilePersistence implements Persistence {
 
   /** A failed save leaves the writes unsaved, so `close` and the periodic snapshot retry. */
   async save(point: PointInTime): Promise<SnapshotResult> {
+    if (point.seq < this.#savedSeq) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `refusing to save seq ${point.seq} over the newer saved seq ${this.#savedSeq}`)
+    }
     const result = await this.#write(point)
     this.#savedSeq = Math.max(this.#savedSeq, point.seq)
     return result
@@ -74,7 +97,11 @@ export class FilePersistence implements Persistence {
   }
 
   async close(finalPoint: () => PointInTime): Promise<void> {
-    if (this.unsaved) await this.save(finalPoint())
+    try {
+      if (this.unsaved) await this.save(finalPoint())
+    } finally {
+      this.#lock?.release()
+    }
   }
 
   stats(): PersistenceStats {
@@ -86,6 +113,8 @@ export class FilePersistence implements Persistence {
       format: formatFor(this.path),
       now: this.#o.now(),
       onProgress: (done, total) => this.#o.onProgress({ phase: 'snapshot', done, total }),
+      mode: this.#o.fileMode,
+      limits: this.#o.limits,
     })
   }
 }

@@ -38,8 +38,9 @@ export interface PersistenceStats {
  * Where a store's state lives between runs.
  *
  * Contract: `log` is called once per committed record, in seq order, synchronously
- * before the ops are applied in memory; it never throws (a failure is reported by the
- * promise and by `failure`, and poisons every later write). Maintenance calls (`save`,
+ * before the ops are applied in memory. An I/O failure is reported by the promise and by
+ * `failure`, and poisons every later write; `log` throws only to refuse a record outright
+ * (`KV_BATCH_TOO_LARGE`), before anything is written or applied. Maintenance calls (`save`,
  * `compact`, `replaceAll`) are serialised by the store, never two at once.
  */
 export interface Persistence {

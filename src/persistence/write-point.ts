@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Fs } from '../fs/fs.js'
 import type { SnapshotFormatName } from '../options.js'
+import type { SnapshotLimits } from '../snapshot/format.js'
 import { formatByName, snapshotEntries } from '../snapshot/io.js'
 import { pacing } from '../snapshot/pacing.js'
 import { writeSnapshotFile } from '../snapshot/write-file.js'
@@ -13,6 +14,10 @@ export interface WritePointOptions {
   /** Entries expired at this time are left out. */
   readonly now: number
   readonly onProgress?: ((done: number, total: number) => void) | undefined
+  /** Permission bits, set exactly. @defaultValue those of the file replaced, else 0600 */
+  readonly mode?: number | undefined
+  /** The store's limits: the JSON writer refuses a line its reader would refuse. */
+  readonly limits?: SnapshotLimits | undefined
 }
 
 /**
@@ -28,6 +33,8 @@ export async function writePointInTime(fs: Fs, path: string, point: PointInTime,
   const { bytes } = await writeSnapshotFile(fs, path, formatByName(o.format), meta, entries.iterate(), {
     ...pacing(progress === undefined ? undefined : () => progress(entries.done, entries.count)),
     ...(o.compress === undefined ? {} : { compress: o.compress }),
+    ...(o.mode === undefined ? {} : { mode: o.mode }),
+    ...o.limits,
   })
   return { path, format: o.format, entries: entries.done, bytes, seq: point.seq, timeMs: performance.now() - started }
 }

@@ -2,7 +2,8 @@ import { join } from 'node:path'
 import { StoreError } from '../errors.js'
 import type { Fs } from '../fs/fs.js'
 import type { SnapshotFormatName } from '../options.js'
-import type { SnapshotEntry, SnapshotMeta } from './format.js'
+import type { SnapshotEntry, SnapshotLimits, SnapshotMeta } from './format.js'
+import { pacing } from './pacing.js'
 import { formatByName } from './io.js'
 import { writeSnapshotFile } from './write-file.js'
 
@@ -34,15 +35,19 @@ export class SnapshotCatalog {
   readonly #fs: Fs
   readonly #dir: string
   readonly #mode: number | undefined
+  /** The store's limits: the JSON writer refuses a line its reader would refuse. */
+  readonly #limits: SnapshotLimits | undefined
 
   /**
+   * @param opts.limits the store's size limits, passed to the format's writer
    * @param opts.mode permission bits of the snapshot files {@link SnapshotCatalog.write}
    *   creates, set exactly; by default new ones get `DEFAULT_FILE_MODE` (see write-file.ts).
    */
-  constructor(fs: Fs, dir: string, opts: { mode?: number | undefined } = {}) {
+  constructor(fs: Fs, dir: string, opts: { mode?: number | undefined; limits?: SnapshotLimits | undefined } = {}) {
     this.#fs = fs
     this.#dir = dir
     this.#mode = opts.mode
+    this.#limits = opts.limits
   }
 
   /** Snapshots, newest (highest seq) first. */
@@ -85,19 +90,9 @@ export class SnapshotCatalog {
     onProgress?: (done: number) => void,
   ): Promise<{ path: string; bytes: number }> {
     const path = join(this.#dir, snapshotName(meta.seq, format))
-    let done = 0
-    let last = Date.now()
     const { bytes } = await writeSnapshotFile(this.#fs, path, formatByName(format), meta, entries, {
-      pauseEvery: 4096,
-      pause: () =>
-        new Promise<void>((resolve) => {
-          done += 4096
-          if (onProgress !== undefined && Date.now() - last > 100) {
-            last = Date.now()
-            onProgress(done)
-          }
-          setImmediate(resolve)
-        }),
+      ...pacing(onProgress),
+      ...this.#limits,
       ...(this.#mode === undefined ? {} : { mode: this.#mode }),
     })
     return { path, bytes }

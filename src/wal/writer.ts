@@ -44,6 +44,8 @@ export interface WalWriterOptions {
    * @defaultValue {@link DEFAULT_MAX_SEGMENT_BYTES} (256 MiB)
    */
   maxSegmentBytes?: number
+  /** Permission bits of new segment files. @defaultValue the file system's default (0600 for the real one) */
+  fileMode?: number
   /** @internal Salt source for new segments (tests use a fixed one). */
   newSalt?: () => number
 }
@@ -137,10 +139,18 @@ function writeFully(fs: Fs, fd: number, buf: Uint8Array, len: number, position: 
 }
 
 /** Create segment file `path` with its header, datasync it and fsync the directory; returns the open fd. */
-async function createSegmentFile(fs: Fs, dir: string, path: string, segment: number, salt: number, baseSeq: number): Promise<number> {
+async function createSegmentFile(
+  fs: Fs,
+  dir: string,
+  path: string,
+  segment: number,
+  salt: number,
+  baseSeq: number,
+  mode: number | undefined,
+): Promise<number> {
   let fd: number
   try {
-    fd = fs.open(path, 'wx')
+    fd = mode === undefined ? fs.open(path, 'wx') : fs.open(path, 'wx', mode)
   } catch (err) {
     throw ioError('create', path, err)
   }
@@ -218,6 +228,8 @@ export class WalWriter {
   #closed = false
   #closePromise: Promise<void> | undefined
 
+  readonly #fileMode: number | undefined
+
   private constructor(
     fs: Fs,
     dir: string,
@@ -235,6 +247,7 @@ export class WalWriter {
     this.#intervalMs = opts.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS
     this.#maxSegmentBytes = opts.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES
     this.#newSalt = opts.newSalt ?? randomSalt
+    this.#fileMode = opts.fileMode
     this.#segment = segment
     this.#path = segmentPath(dir, segment)
     this.#fd = fd
@@ -261,7 +274,7 @@ export class WalWriter {
     checkSeq('baseSeq', baseSeq)
     const path = segmentPath(dir, segment)
     const salt = (opts.newSalt ?? randomSalt)() >>> 0
-    const fd = await createSegmentFile(fs, dir, path, segment, salt, baseSeq)
+    const fd = await createSegmentFile(fs, dir, path, segment, salt, baseSeq, opts.fileMode)
     return new WalWriter(fs, dir, opts, segment, fd, salt, baseSeq, SEGMENT_HEADER_SIZE, false)
   }
 
@@ -603,7 +616,7 @@ export class WalWriter {
       throw ioError('close', this.#path, err)
     }
     const path = segmentPath(this.#dir, r.segment)
-    this.#fd = await createSegmentFile(this.#fs, this.#dir, path, r.segment, r.salt, r.baseSeq)
+    this.#fd = await createSegmentFile(this.#fs, this.#dir, path, r.segment, r.salt, r.baseSeq, this.#fileMode)
     this.#segment = r.segment
     this.#path = path
     this.#fileEnd = SEGMENT_HEADER_SIZE

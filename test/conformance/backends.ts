@@ -3,7 +3,7 @@ import { copyFileSync, cpSync, existsSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { Store, type StoreOptions } from '../../src/index.js'
 import { MemFs } from '../helpers/mem-fs.js'
-import { onCleanup, tempDir, track, type Backend, type Capabilities, type KnownBug, type OpenOptions, type StoreLike } from './harness.js'
+import { onCleanup, tempDir, track, type Backend, type Capabilities, type OpenOptions, type StoreLike } from './harness.js'
 
 /** Where a store lives and what it was opened with, so `reopen`/`crash` can open it again. */
 interface Opened {
@@ -21,7 +21,6 @@ function storeBackend(
   locate: () => StoreOptions,
   image?: (location: StoreOptions) => StoreOptions,
   scratchPath?: (name: string) => string,
-  knownBugs?: readonly KnownBug[],
 ): Backend {
   const opened = new WeakMap<StoreLike, Opened>()
   const openAt = async (location: StoreOptions, options: OpenOptions): Promise<StoreLike> => {
@@ -51,14 +50,11 @@ function storeBackend(
     }
   }
   if (scratchPath !== undefined) backend.scratchPath = scratchPath
-  if (knownBugs !== undefined) backend.knownBugs = knownBugs
   return backend
 }
 
 const ALL_FEATURES = { lists: true, hashes: true, transactions: true, atomic: true, watch: true } as const
 
-/** Bugs of the WAL (dir mode) the suite found; see `KnownBug` in harness.ts. */
-const WAL_BUGS: readonly KnownBug[] = ['collection-write-after-expiry-lost-on-replay']
 
 /** In memory only: `Store.open({ clock })`. */
 export function memoryBackend(): Backend {
@@ -107,7 +103,6 @@ export function realDirBackend(): Backend {
       return { dir: copy }
     },
     (file) => join(tempDir(), file),
-    WAL_BUGS,
   )
 }
 
@@ -146,7 +141,6 @@ export function memFsDirBackend(): Backend {
       current().mkdir(`/scratch${++n}`)
       return `/scratch${n}/${file}`
     },
-    WAL_BUGS,
   )
 }
 
@@ -174,7 +168,6 @@ export function fileBackend(): Backend {
       return { file: copy }
     },
     (file) => join(tempDir(), file),
-    ['file-save-overwritten-by-older-snapshot'],
   )
 }
 

@@ -122,42 +122,6 @@ export interface Backend {
   crash?(store: StoreLike): Promise<StoreLike>
   /** A fresh path, on the backend's file system, that `snapshot(path)` / `load(path)` of its stores can use. */
   scratchPath?(name: string): string
-  /**
-   * Store bugs this backend is known to have (see {@link KnownBug}): the tests that expose
-   * them run as `it.fails`, so they start failing the moment the bug is fixed (then remove
-   * the entry).
-   */
-  knownBugs?: readonly KnownBug[]
-}
-
-/** Store bugs the conformance suite found, by id. Each names the test that shows it. */
-export type KnownBug =
-  /**
-   * Dir mode (WAL replay): a list or hash write to a key whose expired predecessor had
-   * already been removed from memory (by open, by `count()` or by the active sweep, none of
-   * which is logged) is logged without a delete in front of it. Replay then applies it to
-   * the old, expired collection, which is hidden again: the acknowledged write is lost at
-   * the next reopen; when the old value was a plain value, the reopen fails with
-   * `KV_CORRUPT` ("WAL op … does not match the stored type") and the store cannot be opened.
-   * Tests: durability "a list or hash written after its expired predecessor was removed
-   * survives reopen" and "a list pushed onto a key whose expired plain value was removed
-   * reopens as that collection".
-   */
-  | 'collection-write-after-expiry-lost-on-replay'
-  /**
-   * File mode: `compact()` (and the periodic save) take their point-in-time view when they
-   * run, after the maintenance queue; `snapshot()` takes it when called. A `snapshot()`
-   * called while a `compact()` is queued so writes an older state over the newer one, and as
-   * the saved sequence number only grows (max of the two), `close()` then believes everything
-   * is saved: writes made between the calls are lost on a clean close. Tests: snapshots "a
-   * snapshot() queued behind a compact() never overwrites newer data" and "writes made while a
-   * compaction or snapshot runs are kept, in memory and after reopen".
-   */
-  | 'file-save-overwritten-by-older-snapshot'
-
-/** Test options marking a test that shows `bug` as failing on backends that have it. */
-export function expectedToFail(backend: Backend, bug: KnownBug): { fails: boolean } {
-  return { fails: backend.knownBugs?.includes(bug) ?? false }
 }
 
 // -------------------------------------------------------------- per-test cleanup

@@ -3,7 +3,7 @@
 import fc from 'fast-check'
 import { KvHash, KvList } from '../../src/collections.js'
 import type { Fs } from '../../src/fs/fs.js'
-import type { SnapshotEntry } from '../../src/snapshot/format.js'
+import { MAX_SNAPSHOT_VERSION, type SnapshotEntry } from '../../src/snapshot/format.js'
 
 /** fast-check runs: `FC_NUM_RUNS` when set, else `fallback`. */
 export function numRuns(fallback: number): number {
@@ -51,12 +51,12 @@ export const valueArb: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.string({ minLength: 2000, maxLength: 5000 }) },
 )
 
-/** Expiry / version numbers: mostly 0, else a plausible integer. */
-const metaNumberArb = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }))
+/** Expiry / version numbers: mostly 0, else an integer a reader accepts (versions leave room to keep writing). */
+const metaNumberArb = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: MAX_SNAPSHOT_VERSION }))
 
-/** Entries with unique keys in UTF-16 code unit order. */
+/** Entries with unique non-empty keys in UTF-16 code unit order. */
 export const entriesArb: fc.Arbitrary<SnapshotEntry[]> = fc
-  .uniqueArray(fc.record({ key: textArb, value: valueArb, expiresAt: metaNumberArb, version: metaNumberArb }), { selector: (e) => e.key, maxLength: 25 })
+  .uniqueArray(fc.record({ key: textArb.filter((k) => k !== ''), value: valueArb, expiresAt: metaNumberArb, version: metaNumberArb }), { selector: (e) => e.key, maxLength: 25 })
   .map((es) => es.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)))
 
 /** A structural form of a value for equality checks (-0, bytes, collections, JSON made explicit). */
