@@ -2,7 +2,8 @@ import { defineConfig } from 'tsup'
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts' },
+    // The core and the layers above it; shared code goes to common chunks.
+    entry: { index: 'src/index.ts', commands: 'src/commands/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,

@@ -15,14 +15,32 @@ export type AtomicResult = { readonly ok: true; readonly version: number } | { r
  * record with one new version, or nothing happens and the failed keys are reported.
  * Arguments are validated as they are added (a bad key or value throws at once).
  */
-export class AtomicOperation<V = unknown> {
+export interface AtomicOperation<V = unknown> {
+  /** Require `key` to be at `version` (from `getEntry`), or absent when `null`. @throws {@link StoreError} `KV_INVALID_ARGUMENT`, `KV_INVALID_KEY`. */
+  check(key: string, version: number | null): this
+  /** Write `value` under `key` when the checks pass. @throws {@link StoreError} key, value and ttl errors as for `Store.set`. */
+  set(key: string, value: V, options?: { ttl?: number; expiresAt?: number }): this
+  /** Delete `key` when the checks pass. @throws {@link StoreError} `KV_INVALID_KEY`. */
+  delete(key: string): this
+  /**
+   * Check and apply. Resolves once the writes are durable under the store's sync policy.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` when committed twice; `KV_BATCH_TOO_LARGE`; `KV_CLOSED`; `KV_IO`.
+   */
+  commit(): Promise<AtomicResult>
+}
+
+/** A new {@link AtomicOperation} committing through `host`. */
+export function createAtomic<V>(host: TransactionHost): AtomicOperation<V> {
+  return new CheckAndSet<V>(host)
+}
+
+class CheckAndSet<V = unknown> implements AtomicOperation<V> {
   readonly #host: TransactionHost
   readonly #checks: { key: string; version: number }[] = []
   readonly #ops: Op[] = []
   #bytes = 0
   #committed = false
 
-  /** @internal Created by `Store.atomic`. */
   constructor(host: TransactionHost) {
     this.#host = host
   }

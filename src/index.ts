@@ -15,20 +15,13 @@ export type { ErrorCode } from './errors.js'
 export type { Value } from './value.js'
 export type { Clock } from './clock.js'
 export type { RecoveryStats } from './recovery.js'
-export { Transaction } from './transaction.js'
-export { AtomicOperation } from './atomic.js'
-export type { AtomicResult } from './atomic.js'
-export { ChangeFeed } from './watch.js'
-export type { Change, WatchOptions } from './watch.js'
+// Handles passed to callbacks and returned by methods: types only, never constructed by users.
+export type { Transaction } from './transaction.js'
+export type { AtomicOperation, AtomicResult } from './atomic.js'
+export type { ChangeFeed, Change, WatchOptions } from './watch.js'
 export type { RangeBounds } from './memtable.js'
-export { compileGlob } from './glob.js'
-export type { CompiledGlob } from './glob.js'
-export { RwLock } from './rwlock.js'
 
-// Command language (library side of the CLI).
-export { createSession } from './commands/session.js'
-export type { Session } from './commands/session.js'
-export { tokenize, quote } from './commands/tokenizer.js'
-export { commands } from './commands/table.js'
-export type { CommandSpec, CommandContext } from './commands/table.js'
-export type { Reply } from './commands/reply.js'
+// The command language also has its own entry, `kvstore/commands`; re-exported here so
+// existing imports keep working. It is a layer above the store and imports none of this file.
+export { createSession, tokenize, quote, commands } from './commands/index.js'
+export type { Session, CommandSpec, CommandContext, Reply } from './commands/index.js'

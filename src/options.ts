@@ -109,8 +109,8 @@ export interface StoreOptions {
   /** Called while open, load, snapshot and compaction make progress (at most every ~100 ms). */
   onProgress?: (event: ProgressEvent) => void
   /**
-   * File-system implementation (fault injection, power-loss simulation).
-   * @internal
+   * File-system implementation: every file operation goes through it. For tests that
+   * inject faults or simulate power loss. @defaultValue Node's `fs`
    */
   fs?: Fs
 }

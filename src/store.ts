@@ -17,10 +17,10 @@ import { createPersistence } from './persistence/create.js'
 import { Maintenance } from './maintenance.js'
 import type { Persistence, SnapshotResult } from './persistence/persistence.js'
 import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
-import { AtomicOperation } from './atomic.js'
+import { createAtomic, type AtomicOperation } from './atomic.js'
 import { runTransaction, type Transaction, type TransactionHost } from './transaction.js'
 import type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
-import { ChangeFeed, ChangeHub, type WatchOptions } from './watch.js'
+import { ChangeHub, type ChangeFeed, type WatchOptions } from './watch.js'
 
 export type { ScanOptions } from './scan-options.js'
 export type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
@@ -610,7 +610,7 @@ export class Store<V = unknown> {
    */
   atomic(): AtomicOperation<V> {
     this.#checkOpen()
-    return new AtomicOperation<V>(this.#host)
+    return createAtomic<V>(this.#host)
   }
 
   /**
@@ -622,7 +622,7 @@ export class Store<V = unknown> {
    */
   watch(options: WatchOptions = {}): ChangeFeed {
     this.#checkOpen()
-    return new ChangeFeed(options, this.#hub)
+    return this.#hub.open(options)
   }
 
   // ------------------------------------------------------------ snapshots

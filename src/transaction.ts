@@ -46,7 +46,7 @@ const committers = new WeakMap<object, () => Promise<void> | undefined>()
 export async function runTransaction<V, R>(host: TransactionHost, fn: (tx: Transaction<V>) => R | Promise<R>, retries: number): Promise<R> {
   for (let attempt = 0; ; attempt++) {
     const { view, seq } = await host.begin()
-    const tx = new Transaction<V>(host, view, seq)
+    const tx = new OptimisticTransaction<V>(host, view, seq)
     const result = await fn(tx)
     // Wrapped so the durability promise is not flattened into "no conflict".
     const outcome = await host.runExclusive(() => ({ done: commitTransaction(tx) }))
@@ -73,9 +73,28 @@ export function commitTransaction(tx: object): Promise<void> | undefined {
  * writes; writes are buffered until commit. Every key read (and every key seen in a
  * scanned range, plus the range itself) is validated at commit: if any changed, the
  * commit fails and the callback reruns. Lists and hashes are not available inside a
- * transaction; reading one fails with `KV_WRONG_TYPE`.
+ * transaction; reading one fails with `KV_WRONG_TYPE`. A handle is only valid inside its
+ * callback: a write after the callback returned fails with `KV_INVALID_ARGUMENT`.
  */
-export class Transaction<V = unknown> {
+export interface Transaction<V = unknown> {
+  /** Value of `key` (own writes first), or `undefined`. @throws {@link StoreError} `KV_WRONG_TYPE`, `KV_INVALID_KEY`. */
+  get(key: string): Promise<V | undefined>
+  /** Whether `key` exists for this transaction. @throws {@link StoreError} `KV_INVALID_KEY`. */
+  has(key: string): Promise<boolean>
+  /** Keys matching a glob, in order, as this transaction sees them (range-validated at commit). */
+  keys(pattern?: string): Promise<string[]>
+  /** Entries in a range, in order (or reverse), as this transaction sees them; collections are skipped. */
+  scan(options?: ScanOptions): AsyncIterableIterator<[string, V]>
+  /** Buffer a write of `value` (validated now: key, value and ttl errors as for `Store.set`). */
+  set(key: string, value: V, options?: { ttl?: number; expiresAt?: number }): void
+  /** Buffer a delete. @throws {@link StoreError} `KV_INVALID_KEY`. */
+  delete(key: string): void
+  /** Read the integer at `key` (0 when missing), add `by`, buffer the result and return it. @throws {@link StoreError} `KV_NOT_INTEGER`. */
+  incr(key: string, by?: number): Promise<number>
+}
+
+/** The optimistic transaction behind {@link Transaction}: a view, a read set and a write buffer. */
+class OptimisticTransaction<V = unknown> implements Transaction<V> {
   readonly #host: TransactionHost
   readonly #view: MemtableView
   readonly #startSeq: number
@@ -87,7 +106,6 @@ export class Transaction<V = unknown> {
   #bytes = 0
   #done = false
 
-  /** @internal */
   constructor(host: TransactionHost, view: MemtableView, startSeq: number) {
     this.#host = host
     this.#view = view

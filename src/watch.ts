@@ -37,7 +37,17 @@ export interface WatchOptions {
  * (`done: true`) after `return()`/`close()` or when the store closes; it fails with
  * `KV_OVERFLOW` when the consumer falls `highWaterMark` changes behind.
  */
-export class ChangeFeed implements AsyncIterableIterator<Change> {
+export interface ChangeFeed extends AsyncIterableIterator<Change> {
+  /** Number of changes waiting to be consumed. */
+  readonly pending: number
+  /** Stop watching; buffered changes are dropped. */
+  return(): Promise<IteratorResult<Change>>
+  /** Same as `return()`. */
+  close(): void
+}
+
+/** A feed's buffer and filter; only its {@link ChangeHub} can deliver to it or end it. */
+class Feed implements ChangeFeed {
   readonly #key: string | undefined
   readonly #prefix: string | undefined
   readonly #highWaterMark: number
@@ -49,7 +59,6 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #ended = false
   #error: StoreError | undefined
 
-  /** @internal Created by `Store.watch` (through its {@link ChangeHub}). */
   constructor(options: WatchOptions, hub: ChangeHub) {
     checkOptionsObject('watch option', options, ['key', 'prefix', 'highWaterMark'])
     if (options.key !== undefined && typeof options.key !== 'string') {
@@ -170,6 +179,14 @@ export class ChangeHub {
   /** Number of open feeds; publishing costs nothing when 0. */
   get size(): number {
     return this.#sinks.size
+  }
+
+  /**
+   * A new feed of the changes `options` select.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for bad or unknown options.
+   */
+  open(options: WatchOptions): ChangeFeed {
+    return new Feed(options, this)
   }
 
   /** Called by a new feed's constructor. */

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import type { SyncPolicy } from '../index.js'
+import type { SyncPolicy } from '../options.js'
 
 /** Parsed command line. */
 export interface CliArgs {

@@ -1,4 +1,4 @@
-import type { Reply } from '../index.js'
+import type { Reply } from '../commands/index.js'
 import { quote } from '../commands/tokenizer.js'
 
 /**

@@ -3,7 +3,8 @@
 // or once. Uses only the public API, like any program would.
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { createSession, Store, StoreError, type ProgressEvent, type Reply, type StoreOptions } from '../index.js'
+import { createSession, type Reply } from '../commands/index.js'
+import { Store, StoreError, type ProgressEvent, type StoreOptions } from '../index.js'
 import { parseCliArgs, USAGE, UsageError } from './args.js'
 import { formatReply, replyToJson } from './format.js'
 import { runRepl } from './repl.js'

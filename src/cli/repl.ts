@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { commands, type Session } from '../index.js'
+import { commands, type Reply, type Session } from '../commands/index.js'
 import { formatReply } from './format.js'
 
 const HISTORY_SIZE = 1000
@@ -42,7 +42,7 @@ export function completeCommand(line: string): [string[], string] {
  * tab completion of command names. Ends on EXIT/QUIT, Ctrl-D or Ctrl-C; the caller
  * closes the store. Resolves with whether any command replied with an error.
  */
-export async function runRepl(session: Session, json: boolean, toJson: (r: import('../index.js').Reply) => unknown): Promise<void> {
+export async function runRepl(session: Session, json: boolean, toJson: (r: Reply) => unknown): Promise<void> {
   const path = historyPath()
   const rl = createInterface({
     input: process.stdin,

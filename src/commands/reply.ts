@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../index.js'
+import type { ErrorCode } from '../errors.js'
 
 /**
  * A command's structured reply, shaped like Redis's protocol types. The CLI only

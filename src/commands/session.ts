@@ -1,5 +1,5 @@
-import type { Store } from '../index.js'
-import { RwLock } from '../index.js'
+import { RwLock } from '../rwlock.js'
+import type { Store } from '../store.js'
 import { array, error, OK, status, type Reply } from './reply.js'
 import { checkArity, commands, helpText, toErrorReply, type CommandContext } from './table.js'
 import { tokenize } from './tokenizer.js'

@@ -1,5 +1,5 @@
-import type { SetOptions, Store } from '../index.js'
-import { StoreError } from '../index.js'
+import { StoreError } from '../errors.js'
+import type { SetOptions, Store } from '../store.js'
 import { array, bulk, error, integer, NIL, OK, status, type Reply } from './reply.js'
 
 /** What a command handler may use. */

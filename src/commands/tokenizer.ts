@@ -1,4 +1,4 @@
-import { StoreError } from '../index.js'
+import { StoreError } from '../errors.js'
 
 const ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', b: '\b', a: '\x07', '"': '"', '\\': '\\' }
 

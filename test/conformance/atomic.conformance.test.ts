@@ -1,13 +1,13 @@
 // atomic().check(key, version | null).set(…).delete(…).commit(): compare-and-set on many keys.
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import { backends } from './backends.js'
-import { codeOf, dump, failsWithStoreError, openWithClock } from './harness.js'
+import { codeOf, dump, failsWithStoreError, openWithClock, itWhen } from './harness.js'
 
 describe.each(backends)('atomic: $name', (backend) => {
   const atomic = backend.capabilities.atomic
   const seqs = backend.capabilities.versionsAreSeqs
 
-  it.runIf(atomic)('commits when the checked version is current and resolves with the new version', async () => {
+  itWhen(atomic)('commits when the checked version is current and resolves with the new version', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const v = (await s.getEntry('a'))?.version as number
@@ -20,7 +20,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.getEntry('a')).toEqual({ value: 2, version })
   })
 
-  it.runIf(atomic)('a stale check changes nothing and names the key', async () => {
+  itWhen(atomic)('a stale check changes nothing and names the key', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const stale = (await s.version('a')) as number
@@ -31,7 +31,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await dump(s)).toEqual(before)
   })
 
-  it.runIf(atomic)('a null check means "must not exist"', async () => {
+  itWhen(atomic)('a null check means "must not exist"', async () => {
     const s = await backend.open()
     expect(await s.atomic().check('k', null).set('k', 1).commit()).toMatchObject({ ok: true })
     expect(await s.atomic().check('k', null).set('k', 2).commit()).toEqual({ ok: false, failed: ['k'] })
@@ -41,7 +41,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.get('k')).toBe(3)
   })
 
-  it.runIf(atomic)('an expired key counts as missing; a check of its old version fails', async () => {
+  itWhen(atomic)('an expired key counts as missing; a check of its old version fails', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('t', 1, { ttl: 10 })
     const v = (await s.version('t')) as number
@@ -53,7 +53,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.get('t')).toBe(3)
   })
 
-  it.runIf(atomic)('one failing check of several applies nothing and names exactly the failed keys', async () => {
+  itWhen(atomic)('one failing check of several applies nothing and names exactly the failed keys', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     await s.set('b', 1)
@@ -67,7 +67,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.atomic().check('new', null).check('a', va + 1000).check('b', vb).commit()).toEqual({ ok: false, failed: ['a', 'b'] })
   })
 
-  it.runIf(atomic)('sets and deletes of many keys commit together with one version', async () => {
+  itWhen(atomic)('sets and deletes of many keys commit together with one version', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     await s.set('b', 1)
@@ -80,7 +80,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.get('m')).toEqual({ x: 2 })
   })
 
-  it.runIf(atomic)('keeps a ttl given to set', async () => {
+  itWhen(atomic)('keeps a ttl given to set', async () => {
     const { store: s, clock } = await openWithClock(backend)
     expect(await s.atomic().set('t', 1, { ttl: 100 }).commit()).toMatchObject({ ok: true })
     if (backend.capabilities.fakeClock) {
@@ -93,7 +93,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     }
   })
 
-  it.runIf(atomic)('only one of two racing commits built from the same version wins', async () => {
+  itWhen(atomic)('only one of two racing commits built from the same version wins', async () => {
     const s = await backend.open()
     await s.set('c', 0)
     const v = (await s.version('c')) as number
@@ -102,7 +102,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.get('c')).toBe(results[0]?.ok ? 'first' : 'second')
   })
 
-  it.runIf(atomic)('a counter built on check-and-retry loses no increment', async () => {
+  itWhen(atomic)('a counter built on check-and-retry loses no increment', async () => {
     const s = await backend.open()
     const bump = async (): Promise<void> => {
       for (;;) {
@@ -115,7 +115,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.get('c')).toBe(10)
   })
 
-  it.runIf(atomic)('checks keys of any type through their version', async () => {
+  itWhen(atomic)('checks keys of any type through their version', async () => {
     const s = await backend.open()
     if (backend.capabilities.lists) await s.rpush('l', 1)
     else await s.set('l', 'stand-in')
@@ -127,7 +127,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.get('flag')).toBe(1)
   })
 
-  it.runIf(atomic)('a commit with only checks succeeds and writes nothing', async () => {
+  itWhen(atomic)('a commit with only checks succeeds and writes nothing', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const before = await dump(s)
@@ -138,7 +138,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(s.stats().seq).toBe(seq)
   })
 
-  it.runIf(atomic)('refuses a second commit, bad keys, values, ttls and versions with coded errors', async () => {
+  itWhen(atomic)('refuses a second commit, bad keys, values, ttls and versions with coded errors', async () => {
     const s = await backend.open()
     const op = s.atomic().set('a', 1)
     expect(await op.commit()).toMatchObject({ ok: true })
@@ -160,7 +160,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.keys()).toEqual(['a', 'y'])
   })
 
-  it.runIf(atomic)('rejects writes over maxBatchBytes with KV_BATCH_TOO_LARGE and applies nothing', async () => {
+  itWhen(atomic)('rejects writes over maxBatchBytes with KV_BATCH_TOO_LARGE and applies nothing', async () => {
     const s = await backend.open({ maxBatchBytes: 256 })
     const op = s.atomic()
     for (let i = 0; i < 10; i++) op.set(`k${i}`, 'x'.repeat(50))
@@ -168,7 +168,7 @@ describe.each(backends)('atomic: $name', (backend) => {
     expect(await s.count()).toBe(0)
   })
 
-  it.runIf(!atomic)('without atomic operations, atomic() or its commit fails with a StoreError and writes nothing', async () => {
+  itWhen(!atomic)('without atomic operations, atomic() or its commit fails with a StoreError and writes nothing', async () => {
     const s = await backend.open()
     expect(await failsWithStoreError(() => s.atomic().set('a', 1).commit())).toBe(true)
     expect(await s.count()).toBe(0)

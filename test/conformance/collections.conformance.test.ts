@@ -1,13 +1,13 @@
 // Lists and hashes, with Redis semantics: push order, pops, index rules, wrong types,
 // and an emptied collection deleting its key.
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import { backends } from './backends.js'
-import { codeOf, collect, dump, failsWithStoreError } from './harness.js'
+import { codeOf, collect, dump, failsWithStoreError, itWhen } from './harness.js'
 
 describe.each(backends)('lists: $name', (backend) => {
   const lists = backend.capabilities.lists
 
-  it.runIf(lists)('lpush pushes one by one (last value first), rpush appends; both resolve the length', async () => {
+  itWhen(lists)('lpush pushes one by one (last value first), rpush appends; both resolve the length', async () => {
     const s = await backend.open()
     expect(await s.lpush('l', 'a', 'b', 'c')).toBe(3)
     expect(await s.rpush('l', 'd', 'e')).toBe(5)
@@ -18,7 +18,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.has('l')).toBe(true)
   })
 
-  it.runIf(lists)('holds values of every kind, copied in and out', async () => {
+  itWhen(lists)('holds values of every kind, copied in and out', async () => {
     const s = await backend.open()
     const bytes = new Uint8Array([1, 2])
     await s.rpush('l', 'str', 0, -0, true, null, { a: [1] }, [2], bytes)
@@ -31,7 +31,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.lindex('l', -1)).toEqual(new Uint8Array([1, 2]))
   })
 
-  it.runIf(lists)('lpop and rpop take from either end; popMany takes up to count', async () => {
+  itWhen(lists)('lpop and rpop take from either end; popMany takes up to count', async () => {
     const s = await backend.open()
     await s.rpush('l', 1, 2, 3, 4, 5, 6)
     expect(await s.lpop('l')).toBe(1)
@@ -46,7 +46,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.popMany('r', 5, false)).toEqual(['c', 'b', 'a']) // tail first
   })
 
-  it.runIf(lists)('popping the last element deletes the key; pops of a missing key give nothing', async () => {
+  itWhen(lists)('popping the last element deletes the key; pops of a missing key give nothing', async () => {
     const s = await backend.open()
     await s.rpush('l', 'only')
     expect(await s.rpop('l')).toBe('only')
@@ -65,7 +65,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.has('m')).toBe(false)
   })
 
-  it.runIf(lists)('lrange follows Redis index rules', async () => {
+  itWhen(lists)('lrange follows Redis index rules', async () => {
     const s = await backend.open()
     await s.rpush('l', 'a', 'b', 'c', 'd', 'e')
     const cases: [number, number, string[]][] = [
@@ -86,7 +86,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.lrange('l', 2)).toEqual(['c', 'd', 'e']) // stop defaults to -1
   })
 
-  it.runIf(lists)('lindex counts from either end and is undefined out of range', async () => {
+  itWhen(lists)('lindex counts from either end and is undefined out of range', async () => {
     const s = await backend.open()
     await s.rpush('l', 'a', 'b', 'c')
     expect(await s.lindex('l', 0)).toBe('a')
@@ -97,7 +97,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.lindex('l', -4)).toBeUndefined()
   })
 
-  it.runIf(lists)('lset replaces one element; out of range or a missing key is KV_INVALID_ARGUMENT', async () => {
+  itWhen(lists)('lset replaces one element; out of range or a missing key is KV_INVALID_ARGUMENT', async () => {
     const s = await backend.open()
     await s.rpush('l', 'a', 'b', 'c')
     await s.lset('l', 1, 'B')
@@ -112,7 +112,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.has('missing')).toBe(false)
   })
 
-  it.runIf(lists)('ltrim keeps start..stop (Redis rules); trimming to nothing deletes the key', async () => {
+  itWhen(lists)('ltrim keeps start..stop (Redis rules); trimming to nothing deletes the key', async () => {
     const s = await backend.open()
     await s.rpush('l', 0, 1, 2, 3, 4, 5)
     await s.ltrim('l', 1, -2)
@@ -130,7 +130,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.has('m')).toBe(false)
   })
 
-  it.runIf(lists)('rejects bad list arguments with KV_INVALID_ARGUMENT and changes nothing', async () => {
+  itWhen(lists)('rejects bad list arguments with KV_INVALID_ARGUMENT and changes nothing', async () => {
     const s = await backend.open()
     await s.rpush('l', 1, 2)
     const before = await dump(s)
@@ -149,7 +149,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.has('new')).toBe(false)
   })
 
-  it.runIf(lists)('list operations on another type fail with KV_WRONG_TYPE and change nothing; get on a list too', async () => {
+  itWhen(lists)('list operations on another type fail with KV_WRONG_TYPE and change nothing; get on a list too', async () => {
     const s = await backend.open()
     await s.set('str', 'x')
     await s.rpush('list', 'a')
@@ -174,7 +174,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await dump(s)).toEqual(before)
   })
 
-  it.runIf(lists)('a list is a key: keys, count, has, version, delete and set see it; scan skips it', async () => {
+  itWhen(lists)('a list is a key: keys, count, has, version, delete and set see it; scan skips it', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     await s.rpush('l', 1, 2)
@@ -201,7 +201,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.llen('l3')).toBe(0)
   })
 
-  it.runIf(lists)('every list write is a new version of the key', async () => {
+  itWhen(lists)('every list write is a new version of the key', async () => {
     const s = await backend.open()
     await s.rpush('l', 1, 2, 3)
     const versions = [(await s.version('l')) as number]
@@ -216,7 +216,7 @@ describe.each(backends)('lists: $name', (backend) => {
     expect(await s.version('l')).toBe(v)
   })
 
-  it.runIf(!lists)('without lists, list operations reject with a StoreError and write nothing', async () => {
+  itWhen(!lists)('without lists, list operations reject with a StoreError and write nothing', async () => {
     const s = await backend.open()
     for (const op of [() => s.lpush('l', 1), () => s.rpush('l', 1), () => s.lpop('l'), () => s.lrange('l'), () => s.llen('l')]) {
       expect(await failsWithStoreError(op)).toBe(true)
@@ -228,7 +228,7 @@ describe.each(backends)('lists: $name', (backend) => {
 describe.each(backends)('hashes: $name', (backend) => {
   const hashes = backend.capabilities.hashes
 
-  it.runIf(hashes)('hset resolves the number of new fields; hget, hlen, hexists, hgetall read them', async () => {
+  itWhen(hashes)('hset resolves the number of new fields; hget, hlen, hexists, hgetall read them', async () => {
     const s = await backend.open()
     expect(await s.hset('h', { a: 1, b: 'two' })).toBe(2)
     expect(await s.hset('h', { a: 3, c: { x: [1] } })).toBe(1) // a is replaced, c is new
@@ -252,7 +252,7 @@ describe.each(backends)('hashes: $name', (backend) => {
     expect(await s.type('h')).toBe('hash')
   })
 
-  it.runIf(hashes)('treats __proto__ and constructor as ordinary fields', async () => {
+  itWhen(hashes)('treats __proto__ and constructor as ordinary fields', async () => {
     const s = await backend.open()
     expect(await s.hset('h', new Map<string, unknown>([['__proto__', 1], ['constructor', 2]]))).toBe(2)
     expect(await s.hget('h', '__proto__')).toBe(1)
@@ -262,7 +262,7 @@ describe.each(backends)('hashes: $name', (backend) => {
     expect(await s.hlen('h')).toBe(2)
   })
 
-  it.runIf(hashes)('hash values are copied in and out', async () => {
+  itWhen(hashes)('hash values are copied in and out', async () => {
     const s = await backend.open()
     const bytes = new Uint8Array([1, 2])
     await s.hset('h', { b: bytes, o: { n: [1] } })
@@ -277,7 +277,7 @@ describe.each(backends)('hashes: $name', (backend) => {
     expect(await s.hlen('h')).toBe(2)
   })
 
-  it.runIf(hashes)('hdel resolves how many fields existed; deleting the last field deletes the key', async () => {
+  itWhen(hashes)('hdel resolves how many fields existed; deleting the last field deletes the key', async () => {
     const s = await backend.open()
     await s.hset('h', { a: 1, b: 2, c: 3 })
     expect(await s.hdel('h', 'a', 'zz')).toBe(1)
@@ -294,7 +294,7 @@ describe.each(backends)('hashes: $name', (backend) => {
     expect(await s.hget('missing', 'a')).toBeUndefined()
   })
 
-  it.runIf(hashes)('rejects bad hash arguments and changes nothing', async () => {
+  itWhen(hashes)('rejects bad hash arguments and changes nothing', async () => {
     const s = await backend.open()
     await s.hset('h', { a: 1 })
     const before = await dump(s)
@@ -310,7 +310,7 @@ describe.each(backends)('hashes: $name', (backend) => {
     expect(await s.has('new')).toBe(false)
   })
 
-  it.runIf(hashes)('hash operations on another type fail with KV_WRONG_TYPE and change nothing; get on a hash too', async () => {
+  itWhen(hashes)('hash operations on another type fail with KV_WRONG_TYPE and change nothing; get on a hash too', async () => {
     const s = await backend.open()
     await s.set('str', 'x')
     await s.hset('hash', { f: 1 })
@@ -332,7 +332,7 @@ describe.each(backends)('hashes: $name', (backend) => {
     expect(await dump(s)).toEqual(before)
   })
 
-  it.runIf(hashes)('a hash is a key: keys, count, has, delete, clear and set see it; scan skips it', async () => {
+  itWhen(hashes)('a hash is a key: keys, count, has, delete, clear and set see it; scan skips it', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     await s.hset('h', { f: 1 })
@@ -349,7 +349,7 @@ describe.each(backends)('hashes: $name', (backend) => {
     expect(await s.hlen('h3')).toBe(0)
   })
 
-  it.runIf(!hashes)('without hashes, hash operations reject with a StoreError and write nothing', async () => {
+  itWhen(!hashes)('without hashes, hash operations reject with a StoreError and write nothing', async () => {
     const s = await backend.open()
     for (const op of [() => s.hset('h', { f: 1 }), () => s.hget('h', 'f'), () => s.hgetall('h'), () => s.hlen('h')]) {
       expect(await failsWithStoreError(op)).toBe(true)

@@ -3,7 +3,7 @@
 // what `survivesCrashWithoutSnapshot` promises. Where it is not, the data is declared gone.
 import { describe, expect, it } from 'vitest'
 import { backends } from './backends.js'
-import { codeOf, collect, dump, FakeClock, openWithClock, type Backend, type OpenOptions, type StoreLike } from './harness.js'
+import { codeOf, collect, dump, FakeClock, openWithClock, type Backend, type OpenOptions, type StoreLike, itWhen } from './harness.js'
 
 /** `backend.reopen`, which a persistent backend must have. */
 function reopener(backend: Backend): (s: StoreLike, o?: OpenOptions) => Promise<StoreLike> {
@@ -88,7 +88,7 @@ describe.each(backends)('durability: $name', (backend) => {
     else expect(typeof caps.survivesCrashWithoutSnapshot).toBe('boolean')
   })
 
-  it.runIf(!caps.persistent)('keeps nothing: a store opened after another one starts empty', async () => {
+  itWhen(!caps.persistent)('keeps nothing: a store opened after another one starts empty', async () => {
     const first = await backend.open()
     await first.set('a', 1)
     await first.close()
@@ -99,7 +99,7 @@ describe.each(backends)('durability: $name', (backend) => {
     else expect(await second.keys()).toEqual([])
   })
 
-  it.runIf(caps.persistent)('everything written is there after reopen: values, types, TTLs, versions, key order', async () => {
+  itWhen(caps.persistent)('everything written is there after reopen: values, types, TTLs, versions, key order', async () => {
     const reopen = reopener(backend)
     const clock = new FakeClock()
     let s = await backend.open({ clock })
@@ -121,7 +121,7 @@ describe.each(backends)('durability: $name', (backend) => {
     expect(await dump(s)).toEqual(before)
   })
 
-  it.runIf(caps.persistent)('versions keep growing across reopen, even when the last write was a delete or clear', async () => {
+  itWhen(caps.persistent)('versions keep growing across reopen, even when the last write was a delete or clear', async () => {
     const reopen = reopener(backend)
     let s = await backend.open()
     await s.set('a', 1)
@@ -147,7 +147,7 @@ describe.each(backends)('durability: $name', (backend) => {
     else expect(Number.isSafeInteger(vd)).toBe(true)
   })
 
-  it.runIf(caps.persistent)('an atomic check made before a reopen still passes after it (versions are kept exactly)', async () => {
+  itWhen(caps.persistent)('an atomic check made before a reopen still passes after it (versions are kept exactly)', async () => {
     const reopen = reopener(backend)
     let s = await backend.open()
     await s.set('k', 'v1')
@@ -159,7 +159,7 @@ describe.each(backends)('durability: $name', (backend) => {
     expect(await s.get('k')).toBe('v2')
   })
 
-  it.runIf(caps.persistent)('TTLs keep their absolute expiry: a key due while closed is gone, others keep their exact time left', async () => {
+  itWhen(caps.persistent)('TTLs keep their absolute expiry: a key due while closed is gone, others keep their exact time left', async () => {
     const reopen = reopener(backend)
     const clock = new FakeClock()
     let s = await backend.open({ clock })
@@ -193,7 +193,7 @@ describe.each(backends)('durability: $name', (backend) => {
     }
   })
 
-  it.runIf(caps.persistent)('large values survive reopen byte for byte', async () => {
+  itWhen(caps.persistent)('large values survive reopen byte for byte', async () => {
     const reopen = reopener(backend)
     let s = await backend.open()
     const bytes = new Uint8Array(1 << 18).map((_, i) => (i * 7919) & 0xff)
@@ -209,7 +209,7 @@ describe.each(backends)('durability: $name', (backend) => {
     expect(((await s.get('json')) as { rows: unknown[] }).rows[1999]).toEqual({ i: 1999, s: 'row 1999' })
   })
 
-  it.runIf(caps.persistent && caps.fakeClock)('a sliding-expiry refresh is a write: it survives reopen', async () => {
+  itWhen(caps.persistent && caps.fakeClock)('a sliding-expiry refresh is a write: it survives reopen', async () => {
     const reopen = reopener(backend)
     const clock = new FakeClock()
     let s = await backend.open({ clock, slidingTtlMs: 1000 })
@@ -224,7 +224,7 @@ describe.each(backends)('durability: $name', (backend) => {
     expect((await s.getEntry('k'))?.expiresAt).toBe(at)
   })
 
-  it.runIf(caps.persistent)('close waits for writes issued before it and keeps them; a write issued after is refused and not kept', async () => {
+  itWhen(caps.persistent)('close waits for writes issued before it and keeps them; a write issued after is refused and not kept', async () => {
     const reopen = reopener(backend)
     let s = await backend.open()
     const writes = [s.set('a', 1), s.incr('n'), s.batch([{ type: 'set', key: 'b', value: 2 }]), s.delete('a'), s.set('c', 3)]
@@ -237,7 +237,7 @@ describe.each(backends)('durability: $name', (backend) => {
     expect(await s.keys()).toEqual(['b', 'c', 'n'])
   })
 
-  it.runIf(caps.persistent)('rejected writes leave nothing behind, also after reopen', async () => {
+  itWhen(caps.persistent)('rejected writes leave nothing behind, also after reopen', async () => {
     const reopen = reopener(backend)
     let s = await backend.open({ maxValueBytes: 64 })
     await s.set('keep', 1)
@@ -263,7 +263,7 @@ describe.each(backends)('durability: $name', (backend) => {
     else expect(await s.count()).toBe(1)
   })
 
-  it.runIf(caps.persistent)('after a crash: what the last snapshot saved is there, later writes as survivesCrashWithoutSnapshot declares', async () => {
+  itWhen(caps.persistent)('after a crash: what the last snapshot saved is there, later writes as survivesCrashWithoutSnapshot declares', async () => {
     const crash = crasher(backend)
     const s = await backend.open()
     await s.set('saved', 1)
@@ -290,7 +290,7 @@ describe.each(backends)('durability: $name', (backend) => {
     expect(await after.get('new')).toBe(1)
   })
 
-  it.runIf(caps.persistent)('after a crash with no snapshot at all, resolved writes survive only when declared', async () => {
+  itWhen(caps.persistent)('after a crash with no snapshot at all, resolved writes survive only when declared', async () => {
     const crash = crasher(backend)
     const s = await backend.open()
     await s.set('a', 1)
@@ -315,7 +315,7 @@ describe.each(backends)('durability: $name', (backend) => {
     }
   })
 
-  it.runIf(caps.persistent)('many small writes issued without awaiting all survive reopen and, when declared, a crash', async () => {
+  itWhen(caps.persistent)('many small writes issued without awaiting all survive reopen and, when declared, a crash', async () => {
     const reopen = reopener(backend)
     const crash = crasher(backend)
     let s = await backend.open()
@@ -331,7 +331,7 @@ describe.each(backends)('durability: $name', (backend) => {
 
   // Regression: swept expired keys are not logged, so a list or hash write that recreates the key
   // must log a delete first, or replay applies it to the old expired value.
-  it.runIf(caps.persistent && caps.fakeClock)(
+  itWhen(caps.persistent && caps.fakeClock)(
     'a list or hash written after its expired predecessor was removed survives reopen',
     async () => {
       const reopen = reopener(backend)
@@ -384,7 +384,7 @@ describe.each(backends)('durability: $name', (backend) => {
   // Regression: swept expired keys are not logged, so a list or hash write that recreates the key
   // must log a delete first, or replay applies it to the old expired value.
   // (there the reopen fails with KV_CORRUPT: the logged push meets the old plain value).
-  it.runIf(caps.persistent && caps.fakeClock)(
+  itWhen(caps.persistent && caps.fakeClock)(
     'a list or hash written onto a key whose expired plain value was removed reopens as that collection',
     async () => {
       const reopen = reopener(backend)
@@ -403,7 +403,7 @@ describe.each(backends)('durability: $name', (backend) => {
     },
   )
 
-  it.runIf(!(caps.persistent && caps.fakeClock))('(companion of the two above) without reopen or a fake clock, a rewrite after expiry holds in the running store', async () => {
+  itWhen(!(caps.persistent && caps.fakeClock))('(companion of the two above) without reopen or a fake clock, a rewrite after expiry holds in the running store', async () => {
     const { store: s, clock } = await openWithClock(backend, { expirySweepIntervalMs: 0 })
     await s.set('k', 'plain', { ttl: 100 })
     if (caps.fakeClock) clock.advance(100)

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, expect } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import {
   StoreError,
   type AtomicResult,
@@ -250,3 +250,12 @@ export function deepFrozen(v: unknown): boolean {
 }
 
 export type { Clock }
+
+/**
+ * `it` when the backend has the capability, else nothing: a test of a capability exists
+ * only where the manifest claims it (as abstract-level's `supports`), and a companion test
+ * asserts the declared behaviour where it does not. Never a skipped test.
+ */
+export function itWhen(has: boolean): typeof it {
+  return has ? it : ((() => undefined) as unknown as typeof it)
+}

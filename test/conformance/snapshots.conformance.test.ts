@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Change } from '../../src/index.js'
 import { backends } from './backends.js'
-import { codeOf, collect, drain, dump, failsWithStoreError, openWithClock, type Backend, type StoreLike } from './harness.js'
+import { codeOf, collect, drain, dump, failsWithStoreError, openWithClock, type Backend, type StoreLike, itWhen } from './harness.js'
 
 function scratch(backend: Backend, name: string): string {
   if (backend.scratchPath === undefined) throw new Error(`${backend.name} declares snapshotFiles but has no scratchPath`)
@@ -28,7 +28,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     expect(typeof backend.scratchPath === 'function').toBe(caps.snapshotFiles)
   })
 
-  it.runIf(caps.snapshotFiles)('snapshot(path) and load(path) into a fresh store give the same contents and versions, binary and JSON', async () => {
+  itWhen(caps.snapshotFiles)('snapshot(path) and load(path) into a fresh store give the same contents and versions, binary and JSON', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await sample(s, backend)
     const before = await dump(s)
@@ -53,7 +53,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     }
   })
 
-  it.runIf(caps.snapshotFiles)('explicit format and compression options round-trip', async () => {
+  itWhen(caps.snapshotFiles)('explicit format and compression options round-trip', async () => {
     const s = await backend.open()
     await sample(s, backend)
     const before = await dump(s)
@@ -70,7 +70,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     expect(await codeOf(() => s.snapshot(scratch(backend, 'x.kvs'), { fromat: 'json' } as never))).toBe('KV_INVALID_ARGUMENT')
   })
 
-  it.runIf(caps.snapshotFiles)('a snapshot holds the state as of the call, whatever is written after it', async () => {
+  itWhen(caps.snapshotFiles)('a snapshot holds the state as of the call, whatever is written after it', async () => {
     const s = await backend.open()
     await s.batch(Array.from({ length: 300 }, (_, i) => ({ type: 'set' as const, key: `k${String(i).padStart(3, '0')}`, value: i })))
     const before = await dump(s)
@@ -83,7 +83,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     expect(await dump(fresh)).toEqual(before)
   })
 
-  it.runIf(caps.snapshotFiles)('load replaces the whole contents; loaded keys get a new version; watchers see a clear', async () => {
+  itWhen(caps.snapshotFiles)('load replaces the whole contents; loaded keys get a new version; watchers see a clear', async () => {
     const s = await backend.open()
     await s.set('in-file', 'from file')
     await s.set('both', 'from file')
@@ -106,7 +106,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     expect(await s.version('after')).toBeGreaterThan(vLoaded)
   })
 
-  it.runIf(caps.snapshotFiles)('a failed load leaves the store unchanged', async () => {
+  itWhen(caps.snapshotFiles)('a failed load leaves the store unchanged', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const before = await dump(s)
@@ -119,7 +119,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     expect(await s.keys()).toEqual(['a', 'b'])
   })
 
-  it.runIf(caps.snapshotFiles && caps.persistent)('a load survives reopen', async () => {
+  itWhen(caps.snapshotFiles && caps.persistent)('a load survives reopen', async () => {
     const reopen = backend.reopen
     if (reopen === undefined) throw new Error('persistent without reopen')
     let s = await backend.open()
@@ -135,7 +135,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     expect(await s.keys()).toEqual(['from-file'])
   })
 
-  it.runIf(caps.snapshotFiles && caps.persistent)('a resolved load survives a crash; a snapshot to another path saves nothing of the store', async () => {
+  itWhen(caps.snapshotFiles && caps.persistent)('a resolved load survives a crash; a snapshot to another path saves nothing of the store', async () => {
     const crash = backend.crash
     if (crash === undefined) throw new Error('persistent without crash')
     const s = await backend.open()
@@ -152,7 +152,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
 
   // Regression: saving the store's own file takes its view when it runs, so a save queued
   // behind another never writes older contents over newer ones.
-  it.runIf(caps.persistent && caps.ownSnapshot)(
+  itWhen(caps.persistent && caps.ownSnapshot)(
     'a snapshot() queued behind a compact() never overwrites newer data',
     async () => {
       const reopen = backend.reopen
@@ -168,7 +168,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     },
   )
 
-  it.runIf(!(caps.persistent && caps.ownSnapshot))('(companion) without an own snapshot to save, compact() keeps writes made meanwhile', async () => {
+  itWhen(!(caps.persistent && caps.ownSnapshot))('(companion) without an own snapshot to save, compact() keeps writes made meanwhile', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const compacting = s.compact()
@@ -179,7 +179,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
     expect(await s.keys()).toEqual(['a', 'after-both-calls'])
   })
 
-  it.runIf(!caps.snapshotFiles)('without snapshot files, snapshot(path) and load(path) reject with a StoreError', async () => {
+  itWhen(!caps.snapshotFiles)('without snapshot files, snapshot(path) and load(path) reject with a StoreError', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     expect(await failsWithStoreError(() => s.snapshot('copy.kvs'))).toBe(true)
@@ -218,7 +218,7 @@ describe.each(backends)('snapshots: $name', (backend) => {
 
   // Regression: saving the store's own file takes its view when it runs, so a save queued
   // behind another never writes older contents over newer ones.
-  it.runIf(caps.persistent)('writes made while a compaction or snapshot runs are kept, in memory and after reopen', async () => {
+  itWhen(caps.persistent)('writes made while a compaction or snapshot runs are kept, in memory and after reopen', async () => {
     const reopen = backend.reopen
     if (reopen === undefined) throw new Error('persistent without reopen')
     let s = await backend.open()

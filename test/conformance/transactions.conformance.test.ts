@@ -1,13 +1,13 @@
 // transaction(fn): optimistic and serializable: snapshot reads plus own writes, conflict
 // detection (phantoms included) with retries, all-or-nothing commit, throw discards.
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import { backends } from './backends.js'
-import { codeOf, collect, dump, failsWithStoreError, gate, openWithClock } from './harness.js'
+import { codeOf, collect, dump, failsWithStoreError, gate, openWithClock, itWhen } from './harness.js'
 
 describe.each(backends)('transactions: $name', (backend) => {
   const tx = backend.capabilities.transactions
 
-  it.runIf(tx)('resolves with what fn returns and commits its writes together', async () => {
+  itWhen(tx)('resolves with what fn returns and commits its writes together', async () => {
     const s = await backend.open()
     await s.set('gone', 1)
     const r = await s.transaction(async (t) => {
@@ -25,7 +25,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     else expect(Number.isSafeInteger(va)).toBe(true)
   })
 
-  it.runIf(tx)('reads its own writes in get, has, keys and scan, merged in key order', async () => {
+  itWhen(tx)('reads its own writes in get, has, keys and scan, merged in key order', async () => {
     const s = await backend.open()
     await s.batch([
       { type: 'set', key: 'k:b', value: 2 },
@@ -69,7 +69,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.keys()).toEqual(['counter', 'k:a', 'k:b', 'k:d', 'other', 'out'])
   })
 
-  it.runIf(tx)('reads the state as of its start; writes outside are not seen inside', async () => {
+  itWhen(tx)('reads the state as of its start; writes outside are not seen inside', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const g = gate()
@@ -89,7 +89,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(seen).toEqual([undefined, 1, undefined, ['a']])
   })
 
-  it.runIf(tx)('a write outside to a key it read makes it retry, and the rerun sees the new value', async () => {
+  itWhen(tx)('a write outside to a key it read makes it retry, and the rerun sees the new value', async () => {
     const s = await backend.open()
     await s.set('stock', 10)
     let runs = 0
@@ -108,7 +108,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.get('stock')).toBe(4)
   })
 
-  it.runIf(tx)('concurrent read-modify-write transactions never lose an update', async () => {
+  itWhen(tx)('concurrent read-modify-write transactions never lose an update', async () => {
     const s = await backend.open()
     await s.set('n', 0)
     await Promise.all(
@@ -126,7 +126,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.get('n')).toBe(10)
   })
 
-  it.runIf(tx)('gives up with KV_CONFLICT after its retries and writes nothing', async () => {
+  itWhen(tx)('gives up with KV_CONFLICT after its retries and writes nothing', async () => {
     const s = await backend.open()
     await s.set('k', 0)
     let runs = 0
@@ -159,7 +159,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(once).toBe(1)
   })
 
-  it.runIf(tx)('a key it saw as missing that appears outside is a conflict', async () => {
+  itWhen(tx)('a key it saw as missing that appears outside is a conflict', async () => {
     const s = await backend.open()
     const g = gate()
     const done = s.transaction(
@@ -177,7 +177,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.get('lock')).toBe('outside')
   })
 
-  it.runIf(tx)('phantoms: a key inserted outside into a range it scanned or listed is a conflict', async () => {
+  itWhen(tx)('phantoms: a key inserted outside into a range it scanned or listed is a conflict', async () => {
     for (const read of ['scan', 'keys'] as const) {
       const s = await backend.open()
       await s.batch([
@@ -200,7 +200,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     }
   })
 
-  it.runIf(tx)('phantoms: deleting a key it scanned is a conflict; writes outside the range are not', async () => {
+  itWhen(tx)('phantoms: deleting a key it scanned is a conflict; writes outside the range are not', async () => {
     const s = await backend.open()
     await s.batch([
       { type: 'set', key: 'p:1', value: 1 },
@@ -237,7 +237,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.get('count')).toBe(2)
   })
 
-  it.runIf(tx)('blind writes (nothing read) never conflict', async () => {
+  itWhen(tx)('blind writes (nothing read) never conflict', async () => {
     const s = await backend.open()
     const g = gate()
     const done = s.transaction(
@@ -253,7 +253,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.get('k')).toBe('tx')
   })
 
-  it.runIf(tx)('a throw inside fn discards its writes and rejects with what was thrown, without retrying', async () => {
+  itWhen(tx)('a throw inside fn discards its writes and rejects with what was thrown, without retrying', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const before = await dump(s)
@@ -271,7 +271,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await dump(s)).toEqual(before)
   })
 
-  it.runIf(tx)('an invalid write inside fn throws there, and nothing of the transaction is written', async () => {
+  itWhen(tx)('an invalid write inside fn throws there, and nothing of the transaction is written', async () => {
     const s = await backend.open()
     const codes: string[] = []
     await expect(
@@ -287,7 +287,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.count()).toBe(0)
   })
 
-  it.runIf(tx)('writes with a ttl expire on the clock', async () => {
+  itWhen(tx)('writes with a ttl expire on the clock', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.transaction((t) => t.set('t', 1, { ttl: 100 }))
     const ttl = await s.ttl('t')
@@ -298,7 +298,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     } else expect(ttl > 0 && ttl <= 100).toBe(true)
   })
 
-  it.runIf(tx)('a list or hash read inside a transaction fails with KV_WRONG_TYPE', async () => {
+  itWhen(tx)('a list or hash read inside a transaction fails with KV_WRONG_TYPE', async () => {
     const s = await backend.open()
     if (backend.capabilities.lists) await s.rpush('c', 1)
     else if (backend.capabilities.hashes) await s.hset('c', { f: 1 })
@@ -312,7 +312,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(seen).toEqual({ keys: ['c', 'plain'], scan: collection ? [['plain', 1]] : [['c', 'stand-in'], ['plain', 1]], has: true })
   })
 
-  it.runIf(tx)('rejects bad arguments with KV_INVALID_ARGUMENT', async () => {
+  itWhen(tx)('rejects bad arguments with KV_INVALID_ARGUMENT', async () => {
     const s = await backend.open()
     expect(await codeOf(() => s.transaction('fn' as never))).toBe('KV_INVALID_ARGUMENT')
     expect(await codeOf(() => s.transaction(() => 1, { retries: -1 }))).toBe('KV_INVALID_ARGUMENT')
@@ -327,7 +327,7 @@ describe.each(backends)('transactions: $name', (backend) => {
     expect(await s.has('late')).toBe(false)
   })
 
-  it.runIf(!tx)('without transactions, transaction() rejects with a StoreError and runs nothing', async () => {
+  itWhen(!tx)('without transactions, transaction() rejects with a StoreError and runs nothing', async () => {
     const s = await backend.open()
     let ran = false
     expect(

@@ -2,12 +2,12 @@
 // invisible to every read. On a fake clock, so nothing sleeps.
 import { describe, expect, it } from 'vitest'
 import { backends } from './backends.js'
-import { codeOf, collect, dump, openWithClock, scanKeys, sleep } from './harness.js'
+import { codeOf, collect, dump, openWithClock, scanKeys, sleep, itWhen } from './harness.js'
 
 describe.each(backends)('TTL: $name', (backend) => {
   const fake = backend.capabilities.fakeClock
 
-  it.runIf(fake)('hides an expired key from every read at the exact millisecond', async () => {
+  itWhen(fake)('hides an expired key from every read at the exact millisecond', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('k', 'v', { ttl: 100 })
     await s.set('other', 1)
@@ -29,7 +29,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.delete('k')).toBe(false)
   })
 
-  it.runIf(fake)('set with expiresAt uses the absolute time, and wins over ttl', async () => {
+  itWhen(fake)('set with expiresAt uses the absolute time, and wins over ttl', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('a', 1, { expiresAt: clock.now() + 500 })
     await s.set('b', 1, { expiresAt: clock.now() + 500, ttl: 10 })
@@ -42,7 +42,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.has('b')).toBe(false)
   })
 
-  it.runIf(fake)('a set with an expiry already in the past leaves nothing visible', async () => {
+  itWhen(fake)('a set with an expiry already in the past leaves nothing visible', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('k', 'old')
     await s.set('k', 'new', { expiresAt: clock.now() - 1 })
@@ -51,7 +51,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.keys()).toEqual([])
   })
 
-  it.runIf(fake)('expire, expireAt, persist, ttl and touch follow Redis PEXPIRE/PEXPIREAT/PERSIST/PTTL', async () => {
+  itWhen(fake)('expire, expireAt, persist, ttl and touch follow Redis PEXPIRE/PEXPIREAT/PERSIST/PTTL', async () => {
     const { store: s, clock } = await openWithClock(backend)
     expect(await s.expire('missing', 10)).toBe(false)
     expect(await s.expireAt('missing', clock.now() + 10)).toBe(false)
@@ -78,7 +78,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.persist('k')).toBe(false)
   })
 
-  it.runIf(fake)('touch gives a fresh expiry to a key that had none', async () => {
+  itWhen(fake)('touch gives a fresh expiry to a key that had none', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('k', 1)
     expect(await s.touch('k', 40)).toBe(true)
@@ -87,7 +87,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.has('k')).toBe(false)
   })
 
-  it.runIf(fake)('expire(0) and expireAt(past) delete at once', async () => {
+  itWhen(fake)('expire(0) and expireAt(past) delete at once', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('a', 1)
     await s.set('b', 1)
@@ -98,7 +98,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.count()).toBe(0)
   })
 
-  it.runIf(fake)('a plain set clears the expiry; keepTtl, incr and decr keep it', async () => {
+  itWhen(fake)('a plain set clears the expiry; keepTtl, incr and decr keep it', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('k', 1, { ttl: 1000 })
     await s.incr('k')
@@ -115,7 +115,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.ttl('k')).toBe(2000)
   })
 
-  it.runIf(fake)('an expired key is absent for NX, XX and keepTtl', async () => {
+  itWhen(fake)('an expired key is absent for NX, XX and keepTtl', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('nx', 'old', { ttl: 10 })
     await s.set('xx', 'old', { ttl: 10 })
@@ -131,7 +131,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.get('keep')).toBe('new')
   })
 
-  it.runIf(fake)('incr on an expired key starts again at 0 without an expiry', async () => {
+  itWhen(fake)('incr on an expired key starts again at 0 without an expiry', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('n', 41, { ttl: 10 })
     clock.advance(10)
@@ -139,7 +139,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.ttl('n')).toBe(-1)
   })
 
-  it.runIf(fake)('scan yields a key until the millisecond it expires, and never after', async () => {
+  itWhen(fake)('scan yields a key until the millisecond it expires, and never after', async () => {
     const { store: s, clock } = await openWithClock(backend)
     await s.set('a', 1, { ttl: 50 })
     await s.set('b', 2)
@@ -152,7 +152,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await collect(s.scan())).toEqual([['b', 2]])
   })
 
-  it.runIf(fake)('count sweeps expired keys, and the key is really gone (delete says false)', async () => {
+  itWhen(fake)('count sweeps expired keys, and the key is really gone (delete says false)', async () => {
     const { store: s, clock } = await openWithClock(backend, { expirySweepIntervalMs: 0 })
     for (let i = 0; i < 10; i++) await s.set(`t${i}`, i, { ttl: 10 + i })
     await s.set('stay', 1)
@@ -164,7 +164,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await s.count()).toBe(1)
   })
 
-  it.runIf(fake)('list and hash keys expire too; a write after expiry starts a fresh one', async () => {
+  itWhen(fake)('list and hash keys expire too; a write after expiry starts a fresh one', async () => {
     const { store: s, clock } = await openWithClock(backend)
     const caps = backend.capabilities
     if (caps.lists) {
@@ -198,7 +198,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     }
   })
 
-  it.runIf(fake)('slidingTtlMs refreshes a key with an expiry on every successful read', async () => {
+  itWhen(fake)('slidingTtlMs refreshes a key with an expiry on every successful read', async () => {
     const { store: s, clock } = await openWithClock(backend, { slidingTtlMs: 100 })
     await s.set('sliding', 1, { ttl: 100 })
     await s.set('forever', 2)
@@ -236,7 +236,7 @@ describe.each(backends)('TTL: $name', (backend) => {
     expect(await dump(s)).toEqual(before)
   })
 
-  it.runIf(!fake)('without a fake clock, a short ttl still expires on the real clock', async () => {
+  itWhen(!fake)('without a fake clock, a short ttl still expires on the real clock', async () => {
     const s = await backend.open()
     await s.set('k', 1, { ttl: 50 })
     const left = await s.ttl('k')

@@ -1,8 +1,8 @@
 // watch(): committed changes, in commit order, filtered by key or prefix; ends on close.
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import type { Change } from '../../src/index.js'
 import { backends } from './backends.js'
-import { codeOf, collect, drain, failsWithStoreError, openWithClock } from './harness.js'
+import { codeOf, collect, drain, failsWithStoreError, openWithClock, itWhen } from './harness.js'
 
 const brief = (cs: readonly Change[]): [string, string][] => cs.map((c) => [c.type, c.key])
 
@@ -10,7 +10,7 @@ describe.each(backends)('watch: $name', (backend) => {
   const watch = backend.capabilities.watch
   const seqs = backend.capabilities.versionsAreSeqs
 
-  it.runIf(watch)('delivers every committed change in commit order, with the versions the store reports', async () => {
+  itWhen(watch)('delivers every committed change in commit order, with the versions the store reports', async () => {
     const s = await backend.open()
     const feed = s.watch()
     await s.set('b', 1)
@@ -53,7 +53,7 @@ describe.each(backends)('watch: $name', (backend) => {
     }
   })
 
-  it.runIf(watch)('set changes carry the new value, copied; delete changes carry none', async () => {
+  itWhen(watch)('set changes carry the new value, copied; delete changes carry none', async () => {
     const s = await backend.open()
     const feed = s.watch()
     await s.set('o', { a: [1] })
@@ -75,7 +75,7 @@ describe.each(backends)('watch: $name', (backend) => {
     expect([...((await s.get('b')) as Uint8Array)]).toEqual([1, 2])
   })
 
-  it.runIf(watch)('filters by exact key and by prefix', async () => {
+  itWhen(watch)('filters by exact key and by prefix', async () => {
     const s = await backend.open()
     const byKey = s.watch({ key: 'user:1' })
     const byPrefix = s.watch({ prefix: 'user:' })
@@ -104,7 +104,7 @@ describe.each(backends)('watch: $name', (backend) => {
     ])
   })
 
-  it.runIf(watch)('list and hash writes are updates; one that empties the collection is a delete', async () => {
+  itWhen(watch)('list and hash writes are updates; one that empties the collection is a delete', async () => {
     const s = await backend.open()
     const feed = s.watch()
     const want: [string, string][] = []
@@ -126,7 +126,7 @@ describe.each(backends)('watch: $name', (backend) => {
     expect(brief(await drain(feed))).toEqual(want)
   })
 
-  it.runIf(watch)('clear is one clear change that passes every filter', async () => {
+  itWhen(watch)('clear is one clear change that passes every filter', async () => {
     const s = await backend.open()
     const byKey = s.watch({ key: 'a' })
     const byPrefix = s.watch({ prefix: 'p:' })
@@ -140,7 +140,7 @@ describe.each(backends)('watch: $name', (backend) => {
     expect(brief(await drain(byPrefix))).toEqual([['clear', '']])
   })
 
-  it.runIf(watch)('keys removed by expiry are reported as expire changes', async () => {
+  itWhen(watch)('keys removed by expiry are reported as expire changes', async () => {
     const { store: s, clock } = await openWithClock(backend, { expirySweepIntervalMs: 0 })
     const feed = s.watch()
     await s.set('t', 1, { ttl: 10 })
@@ -155,7 +155,7 @@ describe.each(backends)('watch: $name', (backend) => {
     ])
   })
 
-  it.runIf(watch)('writes that change nothing or fail report nothing', async () => {
+  itWhen(watch)('writes that change nothing or fail report nothing', async () => {
     const s = await backend.open()
     await s.set('a', 1)
     const feed = s.watch()
@@ -177,7 +177,7 @@ describe.each(backends)('watch: $name', (backend) => {
     expect(brief(await drain(feed))).toEqual([['set', 'last']])
   })
 
-  it.runIf(watch)('a feed waits for the next change when nothing is buffered', async () => {
+  itWhen(watch)('a feed waits for the next change when nothing is buffered', async () => {
     const s = await backend.open()
     const feed = s.watch({ key: 'k' })
     const next = feed.next()
@@ -186,7 +186,7 @@ describe.each(backends)('watch: $name', (backend) => {
     expect(await next).toMatchObject({ done: false, value: { type: 'set', key: 'k', value: 1 } })
   })
 
-  it.runIf(watch)('closing the store delivers what is buffered, then ends every feed', async () => {
+  itWhen(watch)('closing the store delivers what is buffered, then ends every feed', async () => {
     const s = await backend.open()
     const a = s.watch()
     const b = s.watch({ prefix: 'x' })
@@ -202,7 +202,7 @@ describe.each(backends)('watch: $name', (backend) => {
     expect(await b.next()).toEqual({ done: true, value: undefined })
   })
 
-  it.runIf(watch)('closing the feed ends it and drops what is buffered; the store keeps working', async () => {
+  itWhen(watch)('closing the feed ends it and drops what is buffered; the store keeps working', async () => {
     const s = await backend.open()
     const feed = s.watch()
     const other = s.watch()
@@ -225,7 +225,7 @@ describe.each(backends)('watch: $name', (backend) => {
     expect(await looped.next()).toEqual({ done: true, value: undefined })
   })
 
-  it.runIf(watch)('a consumer more than highWaterMark changes behind fails with KV_OVERFLOW', async () => {
+  itWhen(watch)('a consumer more than highWaterMark changes behind fails with KV_OVERFLOW', async () => {
     const s = await backend.open()
     const feed = s.watch({ highWaterMark: 3 })
     for (let i = 0; i < 5; i++) await s.set(`k${i}`, i)
@@ -237,14 +237,14 @@ describe.each(backends)('watch: $name', (backend) => {
     expect(got).toEqual(['k0', 'k1', 'k2'])
   })
 
-  it.runIf(watch)('rejects bad watch options with KV_INVALID_ARGUMENT', async () => {
+  itWhen(watch)('rejects bad watch options with KV_INVALID_ARGUMENT', async () => {
     const s = await backend.open()
     for (const options of [{ key: 1 }, { prefix: null }, { highWaterMark: 0 }, { highWaterMark: 1.5 }, { keys: 'a' }]) {
       expect([options, await codeOf(() => s.watch(options as never))]).toEqual([options, 'KV_INVALID_ARGUMENT'])
     }
   })
 
-  it.runIf(!watch)('without watch, watch() fails with a StoreError', async () => {
+  itWhen(!watch)('without watch, watch() fails with a StoreError', async () => {
     const s = await backend.open()
     expect(await failsWithStoreError(() => s.watch().next())).toBe(true)
   })
