@@ -38,6 +38,11 @@ export default mergeConfig(
       include: ['test/**/*.test.ts'],
       exclude: ['**/node_modules/**', 'test/crash/**', 'test/unit/cli.test.ts'],
       sequence: { sequencer: FastFirstSequencer },
+      // A mutant that deadlocks (a lock never granted, a promise never settled) fails its
+      // test here instead of waiting for Stryker's timeout, which also restarts the runner.
+      // The slowest test takes ~5 s unloaded; `npm test` keeps the 60 s of vitest.config.ts.
+      testTimeout: 15_000,
+      hookTimeout: 15_000,
     },
   }),
 )

@@ -200,11 +200,13 @@ export class RwLock {
 
   #releaseRead(): void {
     this.#readers--
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: equivalent, #dispatch() grants nothing the invariants forbid (head waiter here is a writer), the guard only skips a no-op call
     if (this.#readers === 0 && this.#head < this.#queue.length) this.#dispatch()
   }
 
   #releaseWrite(): void {
     this.#writing = false
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, #dispatch() on an empty queue does nothing
     if (this.#head < this.#queue.length) this.#dispatch()
   }
 
@@ -218,17 +220,21 @@ export class RwLock {
         if (this.#readers !== 0 || this.#writing) break
         this.#writing = true
       } else {
+        // Stryker disable next-line ConditionalExpression: equivalent, #writing is always false here (callers release first, a granted writer breaks the loop below)
         if (this.#writing) break
         this.#readers++
       }
       queue[head++] = undefined
       // Resolving only schedules the waiter; no foreign code runs inside this loop.
       waiter.grant()
+      // Stryker disable next-line ConditionalExpression: equivalent, the next iteration breaks anyway because #writing is now true
       if (waiter.write) break
     }
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent, resetting a drained queue only frees memory (consumed slots are undefined)
     if (head === queue.length) {
       queue.length = 0
       head = 0
+    // Stryker disable next-line all: equivalent, when to compact the consumed prefix only changes memory use, never grant order
     } else if (head >= COMPACT_AFTER && head * 2 >= queue.length) {
       queue.splice(0, head)
       head = 0
