@@ -3,17 +3,9 @@
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Store, StoreError } from '../../src/index.js'
+import { Store } from '../../src/index.js'
 import { tmpDir } from '../helpers/tmp.js'
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    return err instanceof StoreError ? err.code : `not a StoreError: ${String(err)}`
-  }
-  return 'resolved'
-}
+import { codeOf } from '../helpers/codes.js'
 
 const modeOf = (path: string): number => statSync(path).mode & 0o777
 

@@ -1,17 +1,9 @@
 // Regression: in snapshot-file mode, a snapshot that failed (a disk full for a moment) must
 // not count as saved: close() and the periodic snapshot must still write what was acknowledged.
 import { describe, expect, it } from 'vitest'
-import { Store, StoreError } from '../../src/index.js'
+import { Store } from '../../src/index.js'
 import { FullDisk } from '../helpers/full-disk.js'
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    return err instanceof StoreError ? err.code : `not a StoreError: ${String(err)}`
-  }
-  return 'resolved'
-}
+import { codeOf } from '../helpers/codes.js'
 
 describe('file mode after a failed snapshot', () => {
   it('close() still saves the writes a failed snapshot did not', async () => {

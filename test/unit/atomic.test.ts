@@ -5,15 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { Store, StoreError } from '../../src/index.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { tmpDir } from '../helpers/tmp.js'
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    return err instanceof StoreError ? err.code : `not a StoreError: ${String(err)}`
-  }
-  return 'resolved'
-}
+import { codeOf } from '../helpers/codes.js'
 
 function syncCodeOf(fn: () => unknown): string {
   try {

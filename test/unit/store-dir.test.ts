@@ -7,15 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { Store, StoreError } from '../../src/index.js'
 import { tmpDir } from '../helpers/tmp.js'
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    return err instanceof StoreError ? err.code : `not a StoreError: ${String(err)}`
-  }
-  return 'resolved'
-}
+import { codeOf } from '../helpers/codes.js'
 
 function walFiles(dir: string): string[] {
   return readdirSync(dir).filter((f) => /^wal-\d+\.log$/.test(f)).sort()
