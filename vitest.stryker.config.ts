@@ -8,7 +8,9 @@
 //   only make every run that covers the store slow and timing-dependent.
 // - test/unit/cli.test.ts: runs the CLI as child processes and through a pty (~15 s),
 //   same problem: the mutant is not active in the child.
-// The in-process tests (unit, property, trust) stay in.
+// - test/unit/file-permissions.test.ts: sets process.umask(), which Node refuses inside a
+//   worker thread, and Stryker's vitest runner always uses the `threads` pool.
+// The other in-process tests (unit, property, trust, conformance) stay in.
 //
 // Order: Stryker stops a mutant's run at the first failing test (bail), and Vitest's own
 // order runs the longest files first. Running small files first and the few slow ones
@@ -18,8 +20,16 @@ import { defineConfig, mergeConfig } from 'vitest/config'
 import { BaseSequencer, type TestSpecification } from 'vitest/node'
 import base from './vitest.config.js'
 
-/** Files that take seconds (a million keys, child-process lock races, a long model run). */
-const SLOW_LAST = ['store-ttl-types.test.ts', 'store-dir.test.ts', 'store-model.property.test.ts']
+/** Files that take seconds (a million keys, fuzzing, child-process lock races), fastest first. */
+const SLOW_LAST = [
+  'store-ttl-types.test.ts',
+  'store-model.property.test.ts',
+  'snapshot-write-file.test.ts',
+  'snapshot-fuzz.property.test.ts',
+  'architecture.test.ts',
+  'snapshot-hostile.test.ts',
+  'store-dir.test.ts',
+]
 
 class FastFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -36,7 +46,7 @@ export default mergeConfig(
   defineConfig({
     test: {
       include: ['test/**/*.test.ts'],
-      exclude: ['**/node_modules/**', 'test/crash/**', 'test/unit/cli.test.ts'],
+      exclude: ['**/node_modules/**', 'test/crash/**', 'test/unit/cli.test.ts', 'test/unit/file-permissions.test.ts'],
       sequence: { sequencer: FastFirstSequencer },
       // A mutant that deadlocks (a lock never granted, a promise never settled) fails its
       // test here instead of waiting for Stryker's timeout, which also restarts the runner.
