@@ -52,6 +52,11 @@ export class Gate {
     return this.#lock.write(fn)
   }
 
+  /** True when reads may run at once (nothing exclusive runs or waits). */
+  get readableNow(): boolean {
+    return this.#lock.readable
+  }
+
   /** True when nothing holds or waits for the lock. */
   get idle(): boolean {
     return this.#lock.idle

@@ -8,7 +8,7 @@ import { StoreError } from './errors.js'
 import { ExpiryHeap } from './expiry-heap.js'
 import { compileGlob } from './glob.js'
 import { prefixBounds } from './key.js'
-import { Memtable, type MemtableReader, type RangeBounds } from './memtable.js'
+import { Memtable } from './memtable.js'
 import { copyBytes } from './value.js'
 
 /** A list or hash. */
@@ -239,21 +239,6 @@ export class Keyspace {
       if (all || glob.match(key)) result.push(key)
     })
     return result
-  }
-
-  /** Live plain entries of `view` within `bounds`, at most `limit`; lists, hashes and expired keys are skipped. */
-  *entries<V>(view: MemtableReader, bounds: RangeBounds, limit: number): Generator<[string, V]> {
-    const now = this.#clock.now()
-    const cur = view.cursor(bounds)
-    let n = 0
-    while (n < limit && cur.next()) {
-      const exp = cur.expiresAt
-      if (exp !== 0 && exp <= now) continue
-      const v = cur.value
-      if (typeof v === 'object' && v !== null && isCollection(v)) continue
-      n++
-      yield [cur.key, copyOut<V>(v)]
-    }
   }
 
   /** Whether keys are due for removal now. */

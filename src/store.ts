@@ -9,7 +9,7 @@ import { CommitFunnel, resolved } from './commit.js'
 import { asStoreError, StoreError } from './errors.js'
 import { Gate } from './gate.js'
 import { ExpirySweeper } from './expiry-sweeper.js'
-import { Keyspace, typeOf } from './keyspace.js'
+import { copyOut, isCollection, Keyspace } from './keyspace.js'
 import { Limits } from './limits.js'
 import type { RangeBounds } from './memtable.js'
 import { resolveOptions, type ProgressEvent, type ResolvedOptions, type SnapshotFormatName, type StoreOptions } from './options.js'
@@ -154,7 +154,15 @@ export class Store<V = unknown> {
    *   `KV_INVALID_KEY`; `KV_CLOSED`.
    */
   get(key: string): Promise<V | undefined> {
-    return this.#read(key, () => this.#values.get(key))
+    try {
+      this.#checkOpen()
+      this.#limits.key(key)
+      // The hot path: no closure, no queue, when nothing exclusive runs or waits.
+      if (this.#gate.readableNow) return Promise.resolve(this.#values.get(key))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#gate.read(() => this.#values.get(key))
   }
 
   /**
@@ -164,15 +172,9 @@ export class Store<V = unknown> {
    * @throws {@link StoreError} `KV_WRONG_TYPE` for lists and hashes; `KV_INVALID_KEY`; `KV_CLOSED`.
    */
   getEntry(key: string): Promise<Entry<V> | undefined> {
-    return this.#read(key, () => {
-      const value = this.#values.get(key) // may refresh a sliding expiry: read the position after
-      const pos = this.#ks.live(key)
-      if (value === undefined || pos < 0) return undefined
-      const expiresAt = this.#ks.table.expiresAtAt(pos)
-      const version = this.#ks.table.versionAt(pos)
-      return expiresAt !== 0 ? { value, version, expiresAt } : { value, version }
-    })
+    return this.#read(key, () => this.#values.entry(key))
   }
+
 
   /**
    * Version (sequence number of the last write) of `key`, whatever it holds, or
@@ -180,30 +182,24 @@ export class Store<V = unknown> {
    * @throws {@link StoreError} `KV_INVALID_KEY`; `KV_CLOSED`.
    */
   version(key: string): Promise<number | undefined> {
-    return this.#read(key, () => {
-      const pos = this.#ks.live(key)
-      return pos < 0 ? undefined : this.#ks.table.versionAt(pos)
-    })
+    return this.#read(key, () => this.#values.version(key))
   }
+
 
   /** Whether `key` exists (and has not expired). Any type counts. @throws {@link StoreError} `KV_INVALID_KEY`; `KV_CLOSED`. */
   has(key: string): Promise<boolean> {
-    return this.#read(key, () => {
-      const mt = this.#ks.table
-      return mt.has(key) && (mt.expiringCount === 0 || this.#ks.live(key) >= 0)
-    })
+    return this.#read(key, () => this.#values.has(key))
   }
+
 
   /**
    * What `key` holds, or `undefined` when missing or expired.
    * @throws {@link StoreError} `KV_INVALID_KEY`; `KV_CLOSED`.
    */
   type(key: string): Promise<KeyType | undefined> {
-    return this.#read(key, () => {
-      const pos = this.#ks.live(key)
-      return pos < 0 ? undefined : typeOf(this.#ks.table.valueAt(pos))
-    })
+    return this.#read(key, () => this.#values.type(key))
   }
+
 
   /**
    * Keys matching a Redis-style glob, in key order. Patterns: `*`, `?` (one code
@@ -241,7 +237,18 @@ export class Store<V = unknown> {
     const wait = this.#gate.readable()
     if (wait !== undefined) await wait
     this.#checkOpen()
-    yield* this.#ks.entries<V>(this.#ks.table.view(), bounds, limit)
+    // The loop is here, not in a nested generator: each entry crosses one generator, not two.
+    const cur = this.#ks.table.view().cursor(bounds)
+    const now = this.#o.clock.now()
+    let n = 0
+    while (cur.next()) {
+      const exp = cur.expiresAt
+      if (exp !== 0 && exp <= now) continue
+      const v = cur.value
+      if (typeof v === 'object' && v !== null && isCollection(v)) continue
+      yield [cur.key, copyOut<V>(v)]
+      if (++n >= limit) return
+    }
   }
 
   /** Number of live keys (any type). Sweeps keys that are due first, so the count is exact. @throws {@link StoreError} `KV_CLOSED`. */
@@ -278,6 +285,11 @@ export class Store<V = unknown> {
       this.#limits.key(key)
       stored = this.#limits.value(value)
       ttlAt = options === undefined ? 0 : this.#limits.expiresAt(options)
+      // The hot path: applied in the call, no closure, when the lock is idle.
+      if (this.#gate.idle) {
+        this.#checkWritable()
+        return this.#values.set(key, stored, ttlAt, options)
+      }
     } catch (err) {
       return Promise.reject(err)
     }

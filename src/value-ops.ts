@@ -4,9 +4,9 @@
 import { positiveInt } from './arguments.js'
 import { after, resolved, type CommitFunnel } from './commit.js'
 import { StoreError } from './errors.js'
-import { copyOut, isCollection, toInteger, wrongType, type Keyspace } from './keyspace.js'
+import { copyOut, isCollection, toInteger, typeOf, wrongType, type Keyspace } from './keyspace.js'
 import type { Limits } from './limits.js'
-import type { SetOptions } from './types.js'
+import type { Entry, KeyType, SetOptions } from './types.js'
 
 const yieldTrue = (): boolean => true
 
@@ -36,6 +36,33 @@ export class ValueOps<V> {
     if (this.#slidingTtlMs > 0 && mt.expiringCount > 0) this.#slide(key)
     if (typeof v === 'object' && v !== null && isCollection(v)) throw wrongType(key, 'a plain value')
     return copyOut<V>(v)
+  }
+
+  /** Value, version and expiry of a live plain key (reading it may refresh a sliding expiry). */
+  entry(key: string): Entry<V> | undefined {
+    const value = this.get(key) // may refresh a sliding expiry: read the position after
+    const pos = this.#ks.live(key)
+    if (value === undefined || pos < 0) return undefined
+    const expiresAt = this.#ks.table.expiresAtAt(pos)
+    const version = this.#ks.table.versionAt(pos)
+    return expiresAt !== 0 ? { value, version, expiresAt } : { value, version }
+  }
+
+  /** Version of a live key of any type. */
+  version(key: string): number | undefined {
+    const pos = this.#ks.live(key)
+    return pos < 0 ? undefined : this.#ks.table.versionAt(pos)
+  }
+
+  /** Whether a live key of any type exists. */
+  has(key: string): boolean {
+    const mt = this.#ks.table
+    return mt.has(key) && (mt.expiringCount === 0 || this.#ks.live(key) >= 0)
+  }
+
+  type(key: string): KeyType | undefined {
+    const pos = this.#ks.live(key)
+    return pos < 0 ? undefined : typeOf(this.#ks.table.valueAt(pos))
   }
 
   set(key: string, stored: unknown, expiresAt: number, options: SetOptions | undefined): Promise<boolean> {
