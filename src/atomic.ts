@@ -2,7 +2,7 @@ import type { Op } from './codec/ops.js'
 import { describeValue } from './arguments.js'
 import { StoreError } from './errors.js'
 import type { TransactionHost } from './transaction.js'
-import { writeBytes } from './value.js'
+import { writeBytes } from './value-check.js'
 
 /** Outcome of {@link AtomicOperation.commit}. */
 export type AtomicResult = { readonly ok: true; readonly version: number } | { readonly ok: false; readonly failed: string[] }

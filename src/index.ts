@@ -12,7 +12,7 @@ export type {
 export type { StoreOptions, SyncPolicy, RecoveryMode, SnapshotFormatName, ProgressEvent } from './options.js'
 export { StoreError, isStoreError } from './errors.js'
 export type { ErrorCode } from './errors.js'
-export type { Value } from './value.js'
+export type { Value } from './value-check.js'
 export type { Clock } from './clock.js'
 export type { RecoveryStats } from './recovery.js'
 // Handles passed to callbacks and returned by methods: types only, never constructed by users.

@@ -9,7 +9,7 @@ import { ExpiryHeap } from './expiry-heap.js'
 import { compileGlob } from './glob.js'
 import { prefixBounds } from './key.js'
 import { Memtable } from './memtable.js'
-import { copyBytes } from './value.js'
+import { copyBytes } from './value-check.js'
 
 /** A list or hash. */
 export type Collection = KvList | KvHash

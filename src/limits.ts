@@ -6,7 +6,7 @@ import { StoreError } from './errors.js'
 import { validateKey } from './key.js'
 import type { Op } from './codec/ops.js'
 import type { BatchOp, SetOptions } from './types.js'
-import { encodedSize, prepareValue, writeBytes } from './value.js'
+import { encodedSize, prepareValue, writeBytes } from './value-check.js'
 
 const SET_OPTION_KEYS = ['ttl', 'expiresAt', 'keepTtl', 'ifNotExists', 'ifExists'] as const satisfies readonly (keyof SetOptions)[]
 

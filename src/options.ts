@@ -3,10 +3,12 @@ import { systemClock, type Clock } from './clock.js'
 import { StoreError } from './errors.js'
 import type { Fs } from './fs/fs.js'
 import { nodeFs } from './fs/node-fs.js'
+import { DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from './snapshot/format.js'
 import { MAX_PAYLOAD_BYTES } from './wal/format.js'
+import type { SyncPolicy } from './wal/writer.js'
 
-/** When a write's promise resolves, relative to the disk. See {@link StoreOptions.sync}. */
-export type SyncPolicy = 'always' | 'interval' | 'never'
+/** When a write's promise resolves, relative to the disk (see {@link StoreOptions.sync}); declared by the WAL writer. */
+export type { SyncPolicy } from './wal/writer.js'
 
 /** What open does when the WAL is damaged in the middle (a torn tail is always repaired). */
 export type RecoveryMode = 'strict' | 'point-in-time' | 'salvage'
@@ -120,8 +122,8 @@ export const DEFAULTS = {
   sync: 'always',
   syncIntervalMs: 100,
   recovery: 'strict',
-  maxKeyBytes: 65_536,
-  maxValueBytes: 64 * 1024 * 1024,
+  maxKeyBytes: DEFAULT_MAX_KEY_BYTES,
+  maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
   maxBatchBytes: 256 * 1024 * 1024,
   compactThresholdBytes: 64 * 1024 * 1024,
   fileSnapshotIntervalMs: 60_000,

@@ -1,6 +1,6 @@
 import { basename } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { decodeOps, type Op } from './codec/ops.js'
+import { decodeOps, RECORD_OPS, type Op } from './codec/ops.js'
 import { StoreError } from './errors.js'
 import type { Fs } from './fs/fs.js'
 import { Memtable } from './memtable.js'
@@ -13,8 +13,6 @@ import { SegmentFile, type SegmentScan, type WalRecord } from './wal/reader.js'
 import { listSegments, segmentPath } from './wal/segments.js'
 import { WalWriter, type WalWriterOptions } from './wal/writer.js'
 
-/** WAL record types written by the store (the WAL itself treats them as opaque). */
-export const RECORD_OPS = 1
 
 /** What open found, from `stats().recovery`. */
 export interface RecoveryStats {

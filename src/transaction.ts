@@ -6,7 +6,7 @@ import { prefixBounds } from './key.js'
 import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
 import type { MemtableReader, MemtableView, RangeBounds } from './memtable.js'
 import { copyOut, isCollection, toInteger } from './keyspace.js'
-import { writeBytes } from './value.js'
+import { writeBytes } from './value-check.js'
 
 /**
  * What a transaction or atomic commit needs from its store. The store hands a closure

@@ -23,6 +23,10 @@ import { decodeValue, encodeValue } from './value.js'
  * - `push`: values are pushed one by one, so LPUSH a b c leaves c at the head (as Redis).
  * - `pop`, `lset`, `ltrim`: indices follow Redis rules (negative from the tail).
  */
+
+/** WAL record type of an encoded op list (the WAL itself treats record types as opaque). */
+export const RECORD_OPS = 1
+
 export type Op =
   | { t: 'set'; key: string; value: unknown; expiresAt: number }
   | { t: 'del'; key: string }

@@ -3,7 +3,7 @@
 
 import { KvHash, KvList } from '../collections.js'
 import { StoreError } from '../errors.js'
-import { MAX_DEPTH } from '../value.js'
+import { MAX_DEPTH } from '../value-check.js'
 import type { ByteReader, ByteWriter } from './bytes.js'
 
 /** UTF-8 strings up to this many bytes are checked for ASCII by a JS loop (cheaper than a native call). */

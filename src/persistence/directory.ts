@@ -1,5 +1,5 @@
 import { dirname } from 'node:path'
-import { encodeOps, type Op } from '../codec/ops.js'
+import { encodeOps, RECORD_OPS, type Op } from '../codec/ops.js'
 import { ByteWriter } from '../codec/bytes.js'
 import { DirLock } from '../dir-lock.js'
 import { StoreError } from '../errors.js'
@@ -7,12 +7,12 @@ import type { Fs } from '../fs/fs.js'
 import type { Keyspace } from '../keyspace.js'
 import type { Memtable } from '../memtable.js'
 import type { ProgressEvent, RecoveryMode, SnapshotFormatName, SyncPolicy } from '../options.js'
-import { RECORD_OPS, recoverDirectory, type RecoveryStats } from '../recovery.js'
+import { recoverDirectory, type RecoveryStats } from '../recovery.js'
 import type { SnapshotCatalog } from '../snapshot/catalog.js'
 import type { SnapshotReadOptions } from '../snapshot/format.js'
 import { snapshotEntries } from '../snapshot/io.js'
 import { MAX_PAYLOAD_BYTES } from '../wal/format.js'
-import { listSegments, segmentPath } from '../wal/segments.js'
+import { removeSegmentsBelow } from '../wal/segments.js'
 import type { WalWriter } from '../wal/writer.js'
 import type { Persistence, PersistenceStats, PointInTime, SnapshotResult } from './persistence.js'
 
@@ -200,12 +200,7 @@ export class DirectoryPersistence implements Persistence {
 
   /** Delete snapshots older than `seq` and WAL segments before `segment`; fsync the directory. */
   async #dropCovered(seq: number, segment: number): Promise<void> {
-    const { fs } = this.#o
-    try {
-      for (const n of listSegments(fs, this.path)) if (n < segment) fs.unlink(segmentPath(this.path, n))
-    } catch (err) {
-      throw new StoreError('KV_IO', `cannot delete covered WAL segments in ${this.path}`, { cause: err })
-    }
+    removeSegmentsBelow(this.#o.fs, this.path, segment)
     await (this.#snapshots as SnapshotCatalog).dropOlderThan(seq)
   }
 }

@@ -48,7 +48,7 @@ export interface SegmentScan {
   /**
    * The verified segment header; `undefined` when the file is shorter than 32 bytes, starts with
    * 32 zero bytes, the header fails verification, or it names another segment than
-   * {@link ScanOptions.segment}.
+   * {@link SegmentScanOptions.segment}.
    */
   header: { segment: number; salt: number; baseSeq: number } | undefined
   /** Seq of the last valid record visited; the header's `baseSeq` when there is none; `-1` when there is no header and no record. */
@@ -69,7 +69,7 @@ export interface SegmentScan {
 }
 
 /** How a scan treats mid-file corruption. */
-export interface ScanOptions {
+export interface SegmentScanOptions {
   /**
    * `'strict'` stops visiting at the first corrupt record; `'salvage'` skips to the next valid
    * record and goes on (and reads records after a damaged segment header using the stored salt).
@@ -87,7 +87,7 @@ export interface ScanOptions {
 }
 
 /** Options of the file-reading scans. */
-export interface ReadOptions extends ScanOptions {
+export interface ReadOptions extends SegmentScanOptions {
   /** @internal Read chunk size (tests use tiny ones to cross chunk boundaries). @defaultValue {@link READ_CHUNK_BYTES} */
   chunkBytes?: number
 }
@@ -193,7 +193,7 @@ class Window {
  * from `visit` propagate. O(file size), plus a look-ahead of O(file size) per damaged record
  * (at most one in strict mode).
  */
-export function scanSegment(bytes: Uint8Array, visit: (rec: WalRecord) => void, opts?: ScanOptions): SegmentScan {
+export function scanSegment(bytes: Uint8Array, visit: (rec: WalRecord) => void, opts?: SegmentScanOptions): SegmentScan {
   return scanWindow(new Window(bytes, bytes.length), visit, opts)
 }
 
@@ -256,7 +256,7 @@ export class SegmentFile {
   }
 
   /** {@link scanSegment} the file. Payloads are valid only during `visit`. */
-  scan(visit: (rec: WalRecord) => void, opts?: ScanOptions): SegmentScan {
+  scan(visit: (rec: WalRecord) => void, opts?: SegmentScanOptions): SegmentScan {
     return scanWindow(this.#window, visit, opts)
   }
 
@@ -398,7 +398,7 @@ function tailOf(w: Window, from: number): SegmentScan['tail'] {
   return w.isZero(from, w.size) ? 'zeros' : 'torn'
 }
 
-function scanWindow(w: Window, visit: (rec: WalRecord) => void, opts?: ScanOptions): SegmentScan {
+function scanWindow(w: Window, visit: (rec: WalRecord) => void, opts?: SegmentScanOptions): SegmentScan {
   const salvage = opts?.mode === 'salvage'
   const size = w.size
   if (size < SEGMENT_HEADER_SIZE) {

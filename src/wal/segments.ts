@@ -60,3 +60,20 @@ export function listSegments(fs: Fs, dir: string): number[] {
   }
   return out.sort((a, b) => a - b)
 }
+
+/**
+ * Delete every segment numbered below `segment` (the ones a durable snapshot covers). The
+ * caller makes the deletions durable (directory fsync).
+ *
+ * @throws {@link StoreError} `KV_IO` when one cannot be listed or removed.
+ */
+export function removeSegmentsBelow(fs: Fs, dir: string, segment: number): void {
+  for (const n of listSegments(fs, dir)) {
+    if (n >= segment) continue
+    try {
+      fs.unlink(segmentPath(dir, n))
+    } catch (err) {
+      throw new StoreError('KV_IO', `cannot delete covered WAL segment ${segmentPath(dir, n)}`, { cause: err })
+    }
+  }
+}

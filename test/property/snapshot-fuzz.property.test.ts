@@ -28,7 +28,7 @@ import {
 import { loadSnapshotFile } from '../../src/snapshot/io.js'
 import { jsonSnapshot } from '../../src/snapshot/json.js'
 import { writeSnapshotFile } from '../../src/snapshot/write-file.js'
-import { prepareValue } from '../../src/value.js'
+import { prepareValue } from '../../src/value-check.js'
 import { bytesFs, numRuns } from '../helpers/values.js'
 
 const PATH = 'fuzz.snap'

@@ -10,7 +10,8 @@ import { decodeOps, encodeOps, type Op } from '../../src/codec/ops.js'
 import { KvHash, KvList } from '../../src/collections.js'
 import { StoreError } from '../../src/errors.js'
 import type { RecoveryMode } from '../../src/options.js'
-import { RECORD_OPS, recoverDirectory, type RecoveryParams } from '../../src/recovery.js'
+import { RECORD_OPS } from '../../src/codec/ops.js'
+import { recoverDirectory, type RecoveryParams } from '../../src/recovery.js'
 import {
   MAX_PAYLOAD_BYTES,
   RECORD_HEADER_SIZE,

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { ByteReader, ByteWriter } from '../../src/codec/bytes.js'
 import { decodeString, decodeValue, encodeValue, freezeJson, ValueTag, valueTag } from '../../src/codec/value.js'
 import { KvHash, KvList } from '../../src/collections.js'
-import { MAX_DEPTH, prepareValue } from '../../src/value.js'
+import { MAX_DEPTH, prepareValue } from '../../src/value-check.js'
 import { canon, numRuns, valueArb } from '../helpers/values.js'
 
 function roundTrip(v: unknown): unknown {

@@ -14,7 +14,7 @@ import { MAX_SNAPSHOT_VERSION, type SnapshotEntry, type SnapshotFormat, type Sna
 import { loadSnapshotFile } from '../../src/snapshot/io.js'
 import { jsonSnapshot, maxJsonLineBytes } from '../../src/snapshot/json.js'
 import { writeSnapshotFile } from '../../src/snapshot/write-file.js'
-import { MAX_DEPTH, prepareValue } from '../../src/value.js'
+import { MAX_DEPTH, prepareValue } from '../../src/value-check.js'
 import { bytesFs } from '../helpers/values.js'
 
 const PATH = 'hostile.snap'

@@ -10,7 +10,8 @@ import { StoreError } from '../../src/errors.js'
 import type { Fs } from '../../src/fs/fs.js'
 import { nodeFs } from '../../src/fs/node-fs.js'
 import type { RecoveryMode } from '../../src/options.js'
-import { RECORD_OPS, recoverDirectory, type Recovered } from '../../src/recovery.js'
+import { RECORD_OPS } from '../../src/codec/ops.js'
+import { recoverDirectory, type Recovered } from '../../src/recovery.js'
 import { Store } from '../../src/store.js'
 import {
   DEFECT_TOO_LARGE,
