@@ -1,3 +1,4 @@
+import { jsonText } from './codec/json-text.js'
 import { StoreError } from './errors.js'
 
 /**
@@ -102,7 +103,7 @@ export function encodedSize(value: unknown, limitBytes: number): number {
     case 'object':
       if (value === null) return 1
       if (value instanceof Uint8Array) return value.length
-      return Buffer.byteLength(JSON.stringify(value), 'utf8')
+      return Buffer.byteLength(jsonText(value), 'utf8')
     default:
       return 0
   }

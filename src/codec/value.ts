@@ -1,6 +1,7 @@
 // Typed value encoding shared by the WAL op codec and binary snapshots:
 // tag u8, then the tag's data (see ValueTag).
 
+import { jsonText } from './json-text.js'
 import { KvHash, KvList } from '../collections.js'
 import { StoreError } from '../errors.js'
 import { MAX_DEPTH } from '../value-check.js'
@@ -85,7 +86,7 @@ export function encodeValue(w: ByteWriter, value: unknown): void {
       w.f64(value as number)
       return
     case ValueTag.JSON:
-      w.string(JSON.stringify(value))
+      w.string(jsonText(value as object))
       return
     case ValueTag.BYTES: {
       const b = value as Uint8Array
