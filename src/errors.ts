@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'KV_OVERFLOW'
   /** A file operation failed; the original error is the `cause`. After a write failure the store rejects writes until reopened. */
   | 'KV_IO'
+  /** A networked backend (etcd) did not answer within its timeout, or lost the connection; the cause says which. */
+  | 'KV_UNAVAILABLE'
 
 /**
  * The one error class kvstore throws (and rejects with).

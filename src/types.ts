@@ -36,7 +36,7 @@ export type KeyType = 'string' | 'number' | 'boolean' | 'null' | 'json' | 'bytes
 
 /** Counters from {@link Store.stats}. */
 export interface StoreStats {
-  readonly mode: 'memory' | 'dir' | 'file'
+  readonly mode: 'memory' | 'dir' | 'file' | 'etcd'
   readonly path: string | undefined
   /** Keys held, including expired ones not yet swept. */
   readonly keys: number

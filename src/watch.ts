@@ -76,7 +76,15 @@ class Feed implements ChangeFeed {
     this.#highWaterMark = hwm
     this.#hub = hub
     // Only the hub can deliver to a feed or end it: these are not members a user can call.
-    hub.attach(this, { push: (c) => this.#push(c), end: () => this.#finish() })
+    hub.attach(this, {
+      push: (c) => this.#push(c),
+      end: () => this.#finish(),
+      fail: (err) => {
+        if (this.#ended) return
+        this.#error = err
+        this.#finish()
+      },
+    })
   }
 
   /** Offer a change; filtered here. */
@@ -167,6 +175,8 @@ class Feed implements ChangeFeed {
 interface Sink {
   push(change: Change): void
   end(): void
+  /** End after the buffered changes with `err` (the source of changes broke). */
+  fail(err: StoreError): void
 }
 
 /**
@@ -220,6 +230,11 @@ export class ChangeHub {
       default:
         return this.publish(stillExists ? { type: 'update', key: op.key, version: seq } : { type: 'delete', key: op.key, version: seq })
     }
+  }
+
+  /** The source of changes broke: every feed delivers what it buffered, then rejects with `err`. */
+  failAll(err: StoreError): void {
+    for (const sink of [...this.#sinks.values()]) sink.fail(err)
   }
 
   /** The store closed: every feed delivers what it buffered, then ends. */

@@ -2,7 +2,11 @@
 import { copyFileSync, cpSync, existsSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { Store, type StoreOptions } from '../../src/index.js'
+import { EtcdStore } from '../../src/etcd/index.js'
+import { sharedEtcdCluster, stopSharedEtcdCluster } from '../helpers/etcd-cluster.js'
 import { MemFs } from '../helpers/mem-fs.js'
+import { afterAll } from 'vitest'
+import { randomBytes } from 'node:crypto'
 import { onCleanup, tempDir, track, type Backend, type Capabilities, type OpenOptions, type StoreLike } from './harness.js'
 
 /** Where a store lives and what it was opened with, so `reopen`/`crash` can open it again. */
@@ -171,10 +175,57 @@ export function fileBackend(): Backend {
   )
 }
 
+afterAll(stopSharedEtcdCluster)
+
+/**
+ * `EtcdStore` on a real 3-member etcd cluster (one per test file), each store in a fresh
+ * namespace. Persistent: reopen is close + open of the same namespace; a crash is another
+ * client opening it while the first is still open (what a crash leaves is what etcd has).
+ */
+export function etcdBackend(): Backend {
+  const opened = new WeakMap<StoreLike, { namespace: string; options: OpenOptions }>()
+  const openAt = async (namespace: string, options: OpenOptions): Promise<StoreLike> => {
+    const cluster = await sharedEtcdCluster()
+    const store: StoreLike = track(await EtcdStore.open<unknown>({ ...options, endpoints: cluster.endpoints, namespace }))
+    opened.set(store, { namespace, options })
+    return store
+  }
+  const known = (store: StoreLike): { namespace: string; options: OpenOptions } => {
+    const o = opened.get(store)
+    if (o === undefined) throw new Error('etcd: store was not opened by this backend')
+    return o
+  }
+  return {
+    name: 'etcd (3 members)',
+    capabilities: {
+      ...ALL_FEATURES,
+      persistent: true,
+      survivesCrashWithoutSnapshot: true,
+      fakeClock: true,
+      versionsAreSeqs: false,
+      snapshotFiles: true,
+      ownSnapshot: false,
+      compaction: false,
+    },
+    open: (options = {}) => openAt(`conf-${randomBytes(6).toString('hex')}/`, options),
+    reopen: async (store, options) => {
+      const o = known(store)
+      await store.close()
+      return openAt(o.namespace, options ?? o.options)
+    },
+    crash: async (store) => {
+      const o = known(store)
+      return openAt(o.namespace, o.options)
+    },
+    scratchPath: (file) => join(tempDir(), file),
+  }
+}
+
 /** Every backend the suite runs against. A new backend is one more line here. */
 export const backends: readonly Backend[] = [
   memoryBackend(),
   realDirBackend(),
   memFsDirBackend(),
   fileBackend(),
+  etcdBackend(),
 ]
