@@ -67,6 +67,8 @@ export class Committer {
   txns = 0
   /** Writes sent. */
   writes = 0
+  /** Revision of the newest txn this committer saw succeed. */
+  lastRevision = 0
 
   constructor(client: EtcdClient, layout: Layout, clientId: string, markerLease: () => Promise<string>, timeoutMs: number, maxInFlight = 4) {
     this.#client = client
@@ -144,7 +146,10 @@ export class Committer {
     for (;;) {
       try {
         const res = await this.#client.txn(guarded, success, failure)
-        if (res.succeeded) return { succeeded: true, revision: res.revision, responses: res.responses.slice(0, ops.length) }
+        if (res.succeeded) {
+          if (res.revision > this.lastRevision) this.lastRevision = res.revision
+          return { succeeded: true, revision: res.revision, responses: res.responses.slice(0, ops.length) }
+        }
         if (resent) {
           // Did an earlier send apply? Then the marker exists (this read is linearizable).
           const m = await this.#client.range({ key: marker })

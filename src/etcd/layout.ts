@@ -141,6 +141,19 @@ export class Layout {
     return Buffer.concat([this.record(key), Buffer.from([0])])
   }
 
+  /** `[start, end)` of the records of keys within `bounds` (the tighter of gt/gte and of lt/lte). */
+  recordRange(bounds: { gt?: string; gte?: string; lt?: string; lte?: string }): [Buffer, Buffer] {
+    let start = this.recordsStart()
+    let end = this.recordsEnd()
+    const later = (a: Buffer, b: Buffer): Buffer => (Buffer.compare(a, b) >= 0 ? a : b)
+    const earlier = (a: Buffer, b: Buffer): Buffer => (Buffer.compare(a, b) <= 0 ? a : b)
+    if (bounds.gte !== undefined) start = later(start, this.record(bounds.gte))
+    if (bounds.gt !== undefined) start = later(start, this.recordAfter(bounds.gt))
+    if (bounds.lt !== undefined) end = earlier(end, this.record(bounds.lt))
+    if (bounds.lte !== undefined) end = earlier(end, this.recordAfter(bounds.lte))
+    return [start, end]
+  }
+
   /**
    * Prefix of the elements of generation `gen` of `key`'s list or hash. A collection gets
    * a new random generation when it is created, so elements a crash left behind under an
@@ -209,9 +222,13 @@ export class Layout {
     return this.#clear
   }
 
-  /** What a watcher watches: the clear marker and every record (and the elements between, which it ignores). */
+  /**
+   * What a watcher watches: commit markers (every commit writes one, so the watcher learns
+   * each commit's revision), the clear marker and the records; it ignores the elements
+   * in between.
+   */
   watchRange(): [Buffer, Buffer] {
-    return [this.#clear, this.recordsEnd()]
+    return [this.#c, this.recordsEnd()]
   }
 
   /** Whether `key` is a record key. */

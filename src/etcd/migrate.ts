@@ -13,7 +13,7 @@ import { formatByName, formatFor, loadSnapshotFile } from '../snapshot/io.js'
 import { writeSnapshotFile } from '../snapshot/write-file.js'
 import type { TxnOp } from './client.js'
 import { MAX_TXN_BYTES, MAX_TXN_OPS, writeSize } from './committer.js'
-import { Kind, encodeElement, type KeyRecord, type Layout } from './layout.js'
+import { Kind, bytesPrefixEnd, encodeElement, type KeyRecord, type Layout } from './layout.js'
 
 /** What migration needs from its EtcdStore. */
 export interface MigrationHost {
@@ -26,6 +26,10 @@ export interface MigrationHost {
   readonly clock: Clock
   newGen(): number
   revision(): number
+  /** Every record key in the namespace (expired ones too) with its record, at one revision, if there are at most `max`. */
+  existing(max: number): Promise<{ revision: number; records: [Buffer, KeyRecord][] } | undefined>
+  /** Commit `ops` if no record changed after `revision`; false when one did. */
+  writeIfUnchanged(ops: TxnOp[], revision: number): Promise<boolean>
 }
 
 /**
@@ -60,11 +64,65 @@ export async function exportSnapshot(
  * that fit etcd's limits. A collection too large for one txn has its elements written
  * first and its record last: until the record lands, the elements are invisible.
  */
-export async function importSnapshot(host: MigrationHost, path: string): Promise<{ entries: number; timeMs: number }> {
+export async function importSnapshot(host: MigrationHost, path: string, clearOps: TxnOp[]): Promise<{ entries: number; timeMs: number }> {
   const started = performance.now()
+  // Read and check the whole file before anything changes: a bad file leaves the store as it was.
   const loaded = await loadSnapshotFile(nodeFs, path, undefined, 0, undefined, { maxKeyBytes: host.limits.maxKeyBytes, maxValueBytes: host.limits.maxValueBytes })
   const now = host.clock.now()
   const L = host.layout
+  const live: [string, unknown, number][] = []
+  const cur = loaded.memtable.view().cursor({})
+  while (cur.next()) {
+    const expiresAt = cur.expiresAt
+    if (expiresAt === 0 || expiresAt > now) live.push([cur.key, cur.value, expiresAt])
+  }
+  const contentOps = async (): Promise<TxnOp[][]> => {
+    const out: TxnOp[][] = []
+    for (const [key, value, expiresAt] of live) {
+      if (value instanceof KvList) {
+        const gen = host.newGen()
+        let i = 0
+        const ops: TxnOp[] = []
+        for (const v of value) ops.push({ put: { key: L.listElement(key, gen, i++), value: encodeElement(v) } })
+        out.push([...ops, ...(await host.putRecord(key, { kind: Kind.LIST, expiresAt, gen, head: 0, tail: i }))])
+      } else if (value instanceof KvHash) {
+        const gen = host.newGen()
+        const ops: TxnOp[] = []
+        for (const [f, v] of value) ops.push({ put: { key: L.hashField(key, gen, f), value: encodeElement(v) } })
+        out.push([...ops, ...(await host.putRecord(key, { kind: Kind.HASH, expiresAt, gen, size: value.size }))])
+      } else {
+        out.push(await host.putRecord(key, { kind: Kind.VALUE, expiresAt, value }))
+      }
+    }
+    return out
+  }
+
+  // Atomic when it fits one txn: delete the records not in the file (and the elements of
+  // every collection there), write the file's, and mark the clear, all at once, provided
+  // no record changed since they were listed. Watchers then see one `clear`.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const groups = await contentOps()
+    const contentCount = groups.reduce((n, g) => n + g.length, 0)
+    const room = MAX_TXN_OPS - 2 - contentCount
+    const existing = room > 0 ? await host.existing(room) : undefined
+    if (existing === undefined) break
+    const inFile = new Set(live.map(([k]) => L.record(k).toString('hex')))
+    const ops: TxnOp[] = []
+    for (const [recordKey, rec] of existing.records) {
+      if (!inFile.has(recordKey.toString('hex'))) ops.push({ deleteRange: { key: recordKey } })
+      if (rec.kind !== Kind.VALUE) {
+        const prefix = L.elements(L.keyOf(recordKey), rec.gen)
+        ops.push({ deleteRange: { key: prefix, rangeEnd: bytesPrefixEnd(prefix) } })
+      }
+    }
+    ops.push(...groups.flat(), { put: { key: L.clearMarker(), value: Buffer.alloc(0) } })
+    const { bytes } = writeSize({ compares: [], ops })
+    if (ops.length + 1 > MAX_TXN_OPS || bytes > MAX_TXN_BYTES) break
+    if (await host.writeIfUnchanged(ops, existing.revision)) return { entries: live.length, timeMs: performance.now() - started }
+  }
+
+  // Too large for one txn: clear, then the contents in txns of etcd's size. Other
+  // clients can see it half done.
   let batch: TxnOp[] = []
   let batchOps = 0
   let batchBytes = 0
@@ -81,27 +139,12 @@ export async function importSnapshot(host: MigrationHost, path: string): Promise
     batchOps += ops.length
     batchBytes += bytes
   }
-  let entries = 0
-  const cur = loaded.memtable.view().cursor({})
-  while (cur.next()) {
-    const expiresAt = cur.expiresAt
-    if (expiresAt !== 0 && expiresAt <= now) continue
-    const key = cur.key
-    const value = cur.value
-    entries++
-    if (value instanceof KvList) {
-      const gen = host.newGen()
-      let i = 0
-      for (const v of value) await add([{ put: { key: L.listElement(key, gen, i++), value: encodeElement(v) } }])
-      await add(await host.putRecord(key, { kind: Kind.LIST, expiresAt, gen, head: 0, tail: i }))
-    } else if (value instanceof KvHash) {
-      const gen = host.newGen()
-      for (const [f, v] of value) await add([{ put: { key: L.hashField(key, gen, f), value: encodeElement(v) } }])
-      await add(await host.putRecord(key, { kind: Kind.HASH, expiresAt, gen, size: value.size }))
-    } else {
-      await add(await host.putRecord(key, { kind: Kind.VALUE, expiresAt, value }))
-    }
+  await host.write(clearOps)
+  for (const group of await contentOps()) {
+    // A collection too large for one txn: its elements first, its record last (the
+    // elements are invisible until the record lands).
+    for (let i = 0; i < group.length; i += MAX_TXN_OPS - 2) await add(group.slice(i, i + MAX_TXN_OPS - 2))
   }
   await flush()
-  return { entries, timeMs: performance.now() - started }
+  return { entries: live.length, timeMs: performance.now() - started }
 }

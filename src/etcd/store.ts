@@ -24,7 +24,7 @@ import { ChangeHub, type ChangeFeed, type WatchOptions } from '../watch.js'
 import type { AtomicOperation } from '../atomic.js'
 import type { Transaction } from '../transaction.js'
 import { EtcdClient, type Compare, type EtcdKv, type TxnOp } from './client.js'
-import { Committer, type Committed } from './committer.js'
+import { Committer, type Committed, type Write } from './committer.js'
 import { Layout, Kind, bytesPrefixEnd, decodeRecord, encodeRecord, encodeElement, decodeElement, type KeyRecord } from './layout.js'
 import { LeasePool } from './leases.js'
 import { EtcdAtomic, runEtcdTransaction, type EtcdTxHost } from './transaction.js'
@@ -106,7 +106,7 @@ export class EtcdStore<V = unknown> {
   readonly #endpoints: readonly string[]
   readonly #namespace: string
   /** The last write of each key still pending: the next write to the key waits for it. */
-  readonly #tails = new Map<string, Promise<unknown>>()
+  readonly #tails = new Map<string, { write: Promise<unknown>; reads: Promise<unknown>[] }>()
   /** Set while clear/load runs: every call waits for it. */
   #barrier: Promise<unknown> | undefined
   #markerLease: { id: Promise<string>; at: number } | undefined
@@ -176,7 +176,7 @@ export class EtcdStore<V = unknown> {
     const r = await this.#read(key)
     if (!r.live || r.rec === undefined) return undefined
     if (r.rec.kind !== Kind.VALUE) throw wrongType(key, 'a plain value')
-    const expiresAt = this.#slide(key, r)
+    const expiresAt = await this.#slide(key, r)
     const value = copyOut<V>(r.rec.value)
     return expiresAt !== 0 ? { value, version: r.mod, expiresAt } : { value, version: r.mod }
   }
@@ -229,21 +229,18 @@ export class EtcdStore<V = unknown> {
     })()
   }
 
-  async *#walk(bounds: RangeBounds, limit: number, collections: boolean): AsyncGenerator<[string, KeyRecord]> {
+  async *#walk(bounds: RangeBounds, limit: number, collections: boolean, at = 0): AsyncGenerator<[string, KeyRecord]> {
     if (limit === 0) return
-    await this.#waitAll()
+    if (at === 0) await this.#waitAll()
     const L = this.#layout
-    let start = bounds.gte !== undefined ? L.record(bounds.gte) : bounds.gt !== undefined ? L.recordAfter(bounds.gt) : L.recordsStart()
-    let end = bounds.lt !== undefined ? L.record(bounds.lt) : bounds.lte !== undefined ? L.recordAfter(bounds.lte) : L.recordsEnd()
-    let revision = 0
+    let [start, end] = L.recordRange(bounds)
+    let revision = at
     let n = 0
     for (;;) {
       if (Buffer.compare(start, end) >= 0) return
       const page = await this.#client.range({ key: start, rangeEnd: end, limit: PAGE, revision, sortOrder: bounds.reverse ? 'DESCEND' : 'ASCEND' })
-      if (revision === 0) {
-        revision = page.revision
-        this.#seen(revision)
-      }
+      if (revision === 0) revision = page.revision
+      this.#seen(page.revision)
       const now = this.#clock.now()
       for (const kv of page.kvs) {
         const rec = decodeRecord(kv.value)
@@ -274,24 +271,42 @@ export class EtcdStore<V = unknown> {
     ])
     this.#seen(first.revision)
     let total = first.responses[0]?.range?.count ?? 0
-    let due = first.responses[1]?.range
+    let page = first.responses[1]?.range
     let after: Buffer | undefined
-    while (due !== undefined && due.kvs.length > 0) {
+    // Keys found due are removed now, as Store's count() sweeps them (watchers see `expire`).
+    const due: Promise<unknown>[] = []
+    while (page !== undefined && page.kvs.length > 0) {
       // An index entry counts only while its record still carries that expiry.
-      const entries = due.kvs.map((kv) => L.parseExpiry(kv.key))
+      const entries = page.kvs.map((kv) => L.parseExpiry(kv.key))
       for (let i = 0; i < entries.length; i += 100) {
         const part = entries.slice(i, i + 100)
         const recs = await this.#client.txn([], part.map(([, key]) => ({ range: { key: L.record(key), revision: first.revision } })))
-        part.forEach(([at, ], j) => {
+        part.forEach(([at, key], j) => {
           const kv = recs.responses[j]?.range?.kvs[0]
-          if (kv !== undefined && decodeRecord(kv.value).expiresAt === at) total--
+          if (kv === undefined) return
+          const rec = decodeRecord(kv.value)
+          if (rec.expiresAt !== at) return
+          total--
+          due.push(this.#expireNow(key, kv, rec))
         })
       }
-      if (!due.more) break
-      after = Buffer.concat([(due.kvs[due.kvs.length - 1] as EtcdKv).key, Buffer.from([0])])
-      due = await this.#client.range({ key: after, rangeEnd: L.expiryUpTo(now), limit: PAGE, revision: first.revision })
+      if (!page.more) break
+      after = Buffer.concat([(page.kvs[page.kvs.length - 1] as EtcdKv).key, Buffer.from([0])])
+      page = await this.#client.range({ key: after, rangeEnd: L.expiryUpTo(now), limit: PAGE, revision: first.revision })
     }
+    await Promise.allSettled(due)
     return total
+  }
+
+  /** Delete a key whose expiry passed, unless it changed since `kv` was read. */
+  async #expireNow(key: string, kv: EtcdKv, rec: KeyRecord): Promise<void> {
+    const L = this.#layout
+    const ops: TxnOp[] = [{ deleteRange: { key: kv.key } }, { deleteRange: { key: L.expiry(key, rec.expiresAt) } }]
+    if (rec.kind !== Kind.VALUE) {
+      const prefix = L.elements(key, rec.gen)
+      ops.push({ deleteRange: { key: prefix, rangeEnd: bytesPrefixEnd(prefix) } })
+    }
+    await this.#commit({ compares: [{ key: kv.key, target: 'MOD', result: 'EQUAL', revision: kv.modRevision }], ops })
   }
 
   // ----------------------------------------------------------------- writes
@@ -310,7 +325,7 @@ export class EtcdStore<V = unknown> {
       })
     }
     return this.#ordered([key], async () => {
-      const c = await this.#committer.commit({ compares: [], ops: await this.#putRecord(key, { kind: Kind.VALUE, expiresAt: at, value: stored }, true) })
+      const c = await this.#commit({ compares: [], ops: await this.#putRecord(key, { kind: Kind.VALUE, expiresAt: at, value: stored }, true) })
       this.#afterPlain(c)
       return true
     })
@@ -320,7 +335,7 @@ export class EtcdStore<V = unknown> {
   async delete(key: string): Promise<boolean> {
     this.#checkKey(key)
     return this.#ordered([key], async () => {
-      const c = await this.#committer.commit({ compares: [], ops: [{ deleteRange: { key: this.#layout.record(key), prevKv: true } }] })
+      const c = await this.#commit({ compares: [], ops: [{ deleteRange: { key: this.#layout.record(key), prevKv: true } }] })
       const prev = this.#afterPlain(c)
       if (prev === undefined) return true
       const kv = prev[0]
@@ -352,7 +367,7 @@ export class EtcdStore<V = unknown> {
         if (op.t === 'set') txOps.push(...(await this.#putRecord(op.key, { kind: Kind.VALUE, expiresAt: op.expiresAt, value: op.value }, true)))
         else if (op.t === 'del') txOps.push({ deleteRange: { key: this.#layout.record(op.key), prevKv: true } })
       }
-      this.#afterPlain(await this.#committer.commit({ compares: [], ops: txOps }))
+      this.#afterPlain(await this.#commit({ compares: [], ops: txOps }))
     })
   }
 
@@ -681,8 +696,8 @@ export class EtcdStore<V = unknown> {
     checkFunction('transaction function', fn)
     checkOptionsObject('transaction option', options, ['retries'])
     const retries = options.retries === undefined ? 10 : positiveInt('retries', options.retries, true)
-    await this.#waitAll()
-    return runEtcdTransaction<V, R>(this.#host(), fn, retries)
+    const pinned = this.#pinNow()
+    return runEtcdTransaction<V, R>(this.#host(), fn, retries, await pinned)
   }
 
   /** A compare-and-set builder: checks are etcd mod_revisions (`null`: the key must not exist). */
@@ -697,7 +712,7 @@ export class EtcdStore<V = unknown> {
       layout: this.#layout,
       limits: this.#limits,
       clock: this.#clock,
-      commit: (compares, ops, failure) => this.#committer.commit({ compares, ops, failure }),
+      commit: (compares, ops, failure) => this.#commit({ compares, ops, failure }),
       putRecord: (key, rec) => this.#putRecord(key, rec, true),
       seen: (rev) => this.#seen(rev),
       afterCommit: (c) => this.#afterPlain(c),
@@ -725,8 +740,8 @@ export class EtcdStore<V = unknown> {
     const format = checkOneOf('snapshot format', options.format, ['binary', 'json'])
     const compress = checkOneOf('snapshot compress', options.compress, ['gzip', 'brotli'])
     if (path === undefined) throw new StoreError('KV_INVALID_ARGUMENT', 'an etcd store needs a snapshot path (etcd keeps its own data)')
-    await this.#waitAll()
-    return exportSnapshot(this.#exportHost(), path, format, compress)
+    const revision = await this.#pinNow()
+    return exportSnapshot(this.#exportHost(revision), path, format, compress)
   }
 
   /**
@@ -737,10 +752,7 @@ export class EtcdStore<V = unknown> {
   async load(path: string): Promise<{ entries: number; timeMs: number }> {
     this.#checkOpen()
     if (typeof path !== 'string' || path === '') throw new StoreError('KV_INVALID_ARGUMENT', `load needs a file path, got ${describeValue(path)}`)
-    return this.#exclusive(async () => {
-      await this.#clearInside()
-      return importSnapshot(this.#exportHost(), path)
-    })
+    return this.#exclusive(() => importSnapshot(this.#exportHost(), path, this.#clearOps()))
   }
 
   /** etcd compacts its own history; resolves with an empty result. */
@@ -749,26 +761,43 @@ export class EtcdStore<V = unknown> {
     return { path: '', format: 'binary', entries: 0, bytes: 0, timeMs: 0, seq: this.#revision }
   }
 
-  #exportHost() {
+  #exportHost(revision = 0) {
     return {
-      walk: () => this.#walk({}, Infinity, true),
-      elements: (key: string, rec: KeyRecord) => this.#allElements(key, rec),
-      write: async (ops: TxnOp[]) => this.#seen((await this.#committer.commit({ compares: [], ops })).revision),
+      walk: () => this.#walk({}, Infinity, true, revision),
+      elements: (key: string, rec: KeyRecord) => this.#allElements(key, rec, revision),
+      write: async (ops: TxnOp[]) => this.#seen((await this.#commit({ compares: [], ops })).revision),
       putRecord: (key: string, rec: KeyRecord) => this.#putRecord(key, rec, false),
       layout: this.#layout,
       limits: this.#limits,
       clock: this.#clock,
       newGen,
       revision: () => this.#revision,
+      existing: async (max: number) => {
+        const L = this.#layout
+        const res = await this.#client.range({ key: L.recordsStart(), rangeEnd: L.recordsEnd(), limit: max + 1 })
+        this.#seen(res.revision)
+        if (res.kvs.length > max) return undefined
+        return { revision: res.revision, records: res.kvs.map((kv): [Buffer, KeyRecord] => [kv.key, decodeRecord(kv.value)]) }
+      },
+      writeIfUnchanged: async (ops: TxnOp[], revision: number) => {
+        const L = this.#layout
+        const c = await this.#commit({ compares: [{ key: L.recordsStart(), rangeEnd: L.recordsEnd(), target: 'MOD', result: 'LESS', revision: revision + 1 }], ops })
+        this.#seen(c.revision)
+        return c.succeeded
+      },
     }
+  }
+
+  /** The ops of a clear: contents deleted, commit markers ("c/") kept (they settle lost answers), the clear marker written for watchers. */
+  #clearOps(): TxnOp[] {
+    const ops: TxnOp[] = this.#layout.contents().map(([key, rangeEnd]) => ({ deleteRange: { key, rangeEnd } }))
+    ops.push({ put: { key: this.#layout.clearMarker(), value: Buffer.alloc(0) } })
+    return ops
   }
 
   /** Clear, inside an exclusive section. */
   async #clearInside(): Promise<void> {
-    // Commit markers ("c/") stay: they settle writes whose answer was lost.
-    const ops: TxnOp[] = this.#layout.contents().map(([key, rangeEnd]) => ({ deleteRange: { key, rangeEnd } }))
-    ops.push({ put: { key: this.#layout.clearMarker(), value: Buffer.alloc(0) } })
-    const c = await this.#committer.commit({ compares: [], ops })
+    const c = await this.#commit({ compares: [], ops: this.#clearOps() })
     this.#seen(c.revision)
   }
 
@@ -781,7 +810,7 @@ export class EtcdStore<V = unknown> {
       path: undefined,
       keys: -1,
       expiringKeys: -1,
-      seq: this.#revision,
+      seq: this.#committer.lastRevision,
       sync: undefined,
       walSegment: undefined,
       walBytes: 0,
@@ -810,7 +839,7 @@ export class EtcdStore<V = unknown> {
 
   async #close(): Promise<void> {
     this.#closed = true
-    await Promise.allSettled([...this.#tails.values(), ...this.#cleanups])
+    await Promise.allSettled([...this.#pending(), ...this.#cleanups])
     this.#watcher.stop()
     this.#hub.endAll()
     this.#client.close()
@@ -835,18 +864,44 @@ export class EtcdStore<V = unknown> {
     while (this.#barrier !== undefined) await this.#barrier.catch(() => undefined)
   }
 
-  /** Wait for every write issued so far (multi-key reads: scan, keys, count, transactions). */
-  async #waitAll(): Promise<void> {
-    await this.#wait()
-    if (this.#tails.size > 0) await Promise.allSettled([...this.#tails.values()])
+  /** Every call on a key still pending. */
+  #pending(): Promise<unknown>[] {
+    const out: Promise<unknown>[] = []
+    for (const t of this.#tails.values()) out.push(t.write, ...t.reads)
+    return out
   }
 
-  async #read(key: string, afterWrites = true): Promise<Read> {
+  /**
+   * A revision that holds every write issued before this call and none issued after it
+   * (multi-key reads: scan, keys, count, transactions, snapshot). Taken now; resolves
+   * once the earlier writes settled.
+   */
+  async #pinNow(): Promise<number> {
+    const earlier = [...this.#tails.values()].map((t) => t.write)
+    const barrier = this.#barrier
+    const revision = Math.max(this.#committer.lastRevision, this.#revision)
+    if (earlier.length === 0 && barrier === undefined) return revision
+    if (barrier !== undefined) await barrier.catch(() => undefined)
+    await Promise.allSettled(earlier)
     await this.#wait()
-    // A read sees every write to its key issued before it, as with Store. (A write's own
-    // read runs inside its turn and must not wait for itself.)
-    const pending = afterWrites ? this.#tails.get(key) : undefined
-    if (pending !== undefined) await pending
+    // Writes issued after this call may have landed meanwhile; the earlier ones are in.
+    return this.#committer.lastRevision
+  }
+
+  /** Wait for every write issued so far (scan, keys, count read the newest revision after them). */
+  async #waitAll(): Promise<void> {
+    const earlier = [...this.#tails.values()].map((t) => t.write)
+    await this.#wait()
+    if (earlier.length > 0) await Promise.allSettled(earlier)
+  }
+
+  /** A read sees every write to its key issued before it, as with Store (a write's own read runs in its turn). */
+  #read(key: string, afterWrites = true): Promise<Read> {
+    return afterWrites ? this.#afterWrites(key, () => this.#readNow(key)) : this.#readNow(key)
+  }
+
+  async #readNow(key: string): Promise<Read> {
+    await this.#wait()
     const res = await this.#client.range({ key: this.#layout.record(key) })
     this.#seen(res.revision)
     const kv = res.kvs[0]
@@ -899,10 +954,9 @@ export class EtcdStore<V = unknown> {
   }
 
   /** A collection's contents, as the snapshot writer needs them. */
-  async #allElements(key: string, rec: KeyRecord): Promise<KvList | KvHash | unknown> {
+  async #allElements(key: string, rec: KeyRecord, rev: number): Promise<KvList | KvHash | unknown> {
     if (rec.kind === Kind.VALUE) return rec.value
     const prefix = this.#layout.elements(key, rec.gen)
-    const rev = this.#revision
     if (rec.kind === Kind.LIST) {
       const values: unknown[] = []
       for await (const kv of this.#rangeAll(this.#layout.listElement(key, rec.gen, rec.head), this.#layout.listElement(key, rec.gen, rec.tail), rev)) values.push(decodeElement(kv.value))
@@ -947,6 +1001,13 @@ export class EtcdStore<V = unknown> {
     void p.finally(() => this.#cleanups.delete(p))
   }
 
+  /** Commit through the committer; with feeds open, resolve once the watch delivered the change (a write's change is in the feed when the write resolves, as with Store). */
+  async #commit(w: Write): Promise<Committed> {
+    const c = await this.#committer.commit(w)
+    if (c.succeeded && this.#hub.size > 0) await this.#watcher.until(c.revision)
+    return c
+  }
+
   /** Read `key`, let `step` decide, commit with a compare on the record; again on conflict. */
   #rmw<T>(key: string, step: (r: Read) => Promise<Step<T>>): Promise<T> {
     return this.#ordered([key], async () => {
@@ -955,7 +1016,7 @@ export class EtcdStore<V = unknown> {
         const s = await step(r)
         if (s.ops.length === 0) return s.result
         const compares: Compare[] = [{ key: this.#layout.record(key), target: 'MOD', result: 'EQUAL', revision: r.mod }]
-        const c = await this.#committer.commit({ compares, ops: s.ops })
+        const c = await this.#commit({ compares, ops: s.ops })
         this.#seen(c.revision)
         if (c.succeeded) {
           for (const st of s.stale ?? []) this.#dropElements(st.key, st.gen)
@@ -967,9 +1028,17 @@ export class EtcdStore<V = unknown> {
     })
   }
 
-  /** Run `fn` after the pending writes to `keys` (and any clear/load), ahead of later ones. */
+  /**
+   * Run the write `fn` after every call on `keys` issued before it (writes and reads), and
+   * after any clear/load; later calls on those keys wait for it. This is the order
+   * `Store` gives calls issued without awaiting: call order, per key.
+   */
   #ordered<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
-    const before = keys.map((k) => this.#tails.get(k)).filter((p): p is Promise<unknown> => p !== undefined)
+    const before: Promise<unknown>[] = []
+    for (const k of keys) {
+      const turn = this.#tails.get(k)
+      if (turn !== undefined) before.push(turn.write, ...turn.reads)
+    }
     const barrier = this.#barrier
     const run = async (): Promise<T> => {
       if (barrier !== undefined) await barrier.catch(() => undefined)
@@ -979,16 +1048,40 @@ export class EtcdStore<V = unknown> {
     }
     const p = before.length === 0 && barrier === undefined ? fn() : run()
     const settled = p.then(() => undefined, () => undefined)
-    for (const k of keys) this.#tails.set(k, settled)
+    const turn = { write: settled, reads: [] as Promise<unknown>[] }
+    for (const k of keys) this.#tails.set(k, turn)
     void settled.then(() => {
-      for (const k of keys) if (this.#tails.get(k) === settled) this.#tails.delete(k)
+      for (const k of keys) if (this.#tails.get(k) === turn && turn.reads.length === 0) this.#tails.delete(k)
+    })
+    return p
+  }
+
+  /** Run the read `fn` after the writes to `key` issued before it; later writes wait for it. */
+  #afterWrites<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let turn = this.#tails.get(key)
+    const p = turn === undefined ? fn() : turn.write.then(fn)
+    if (turn === undefined) {
+      turn = { write: Promise.resolve(), reads: [] }
+      this.#tails.set(key, turn)
+    }
+    const settled = p.then(() => undefined, () => undefined)
+    const t = turn
+    t.reads.push(settled)
+    void settled.then(() => {
+      const i = t.reads.indexOf(settled)
+      if (i >= 0) t.reads.splice(i, 1)
+      if (t.reads.length === 0 && this.#tails.get(key) === t) {
+        void t.write.then(() => {
+          if (t.reads.length === 0 && this.#tails.get(key) === t) this.#tails.delete(key)
+        })
+      }
     })
     return p
   }
 
   /** Run `fn` once every pending write settled, with every later call waiting for it. */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const pending = [...this.#tails.values(), this.#barrier ?? Promise.resolve()]
+    const pending = [...this.#pending(), this.#barrier ?? Promise.resolve()]
     const p = (async () => {
       await Promise.allSettled(pending)
       return fn()
@@ -1001,13 +1094,12 @@ export class EtcdStore<V = unknown> {
     return p
   }
 
-  /** Sliding expiry: push a read key's expiry (not awaited). Returns the expiry to report. */
-  #slide(key: string, r: Read): number {
+  /** Sliding expiry: push a read key's expiry, as a write. Returns the expiry to report. */
+  async #slide(key: string, r: Read): Promise<number> {
     const exp = r.rec?.expiresAt ?? 0
     if (this.#slidingTtlMs === 0 || exp === 0 || this.#closed) return exp
     const at = this.#clock.now() + this.#slidingTtlMs
-    this.expireAt(key, at).catch(() => undefined)
-    return at
+    return (await this.expireAt(key, at)) ? at : exp
   }
 
   async #marker(): Promise<string> {

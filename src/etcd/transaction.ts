@@ -45,9 +45,10 @@ interface Pending {
 const PAGE = 1000
 
 /** Run `fn` until it commits without a conflict (`KV_CONFLICT` after `retries` retries). */
-export async function runEtcdTransaction<V, R>(host: EtcdTxHost, fn: (tx: Transaction<V>) => R | Promise<R>, retries: number): Promise<R> {
+export async function runEtcdTransaction<V, R>(host: EtcdTxHost, fn: (tx: Transaction<V>) => R | Promise<R>, retries: number, pinned: number): Promise<R> {
   for (let attempt = 0; ; attempt++) {
-    const tx = new EtcdTransaction<V>(host)
+    // The first run reads as of the call; a rerun after a conflict reads the newest state.
+    const tx = new EtcdTransaction<V>(host, attempt === 0 ? pinned : 0)
     const result = await fn(tx)
     if (await tx.commit()) return result
     if (attempt >= retries) throw new StoreError('KV_CONFLICT', `transaction conflicted ${attempt + 1} times`)
@@ -64,8 +65,9 @@ class EtcdTransaction<V> implements Transaction<V> {
   #bytes = 0
   #done = false
 
-  constructor(host: EtcdTxHost) {
+  constructor(host: EtcdTxHost, revision: number) {
     this.#host = host
+    this.#revision = revision
   }
 
   async get(key: string): Promise<V | undefined> {
@@ -154,11 +156,15 @@ class EtcdTransaction<V> implements Transaction<V> {
     return next
   }
 
-  /** Commit; `false` on a conflict. Read-only transactions read one revision and need no commit. */
+  /** Commit; `false` on a conflict. A read-only transaction still checks its reads (no write, no new revision). */
   async commit(): Promise<boolean> {
     this.#done = true
-    if (this.#writes.size === 0) return true
     const host = this.#host
+    if (this.#writes.size === 0) {
+      const compares = [...this.#reads.values(), ...this.#ranges]
+      if (compares.length === 0) return true
+      return (await host.client.txn(compares, [])).succeeded
+    }
     const ops: TxnOp[] = []
     for (const [key, w] of this.#writes) {
       if (w.deleted) ops.push({ deleteRange: { key: host.layout.record(key), prevKv: true } })
@@ -212,8 +218,7 @@ class EtcdTransaction<V> implements Transaction<V> {
   /** Records in `bounds` at the revision, with own writes merged in, in order. */
   async #merged(bounds: RangeBounds, collections: boolean): Promise<[string, unknown][]> {
     const L = this.#host.layout
-    const start = bounds.gte !== undefined ? L.record(bounds.gte) : bounds.gt !== undefined ? L.recordAfter(bounds.gt) : L.recordsStart()
-    const end = bounds.lt !== undefined ? L.record(bounds.lt) : bounds.lte !== undefined ? L.recordAfter(bounds.lte) : L.recordsEnd()
+    const [start, end] = L.recordRange(bounds)
     const found = new Map<string, unknown>()
     if (Buffer.compare(start, end) < 0) {
       let from = start
@@ -302,41 +307,38 @@ export class EtcdAtomic<V> implements AtomicOperation<V> {
       if (w.deleted) ops.push({ deleteRange: { key: host.layout.record(key), prevKv: true } })
       else ops.push(...(await host.putRecord(key, { kind: Kind.VALUE, expiresAt: w.expiresAt, value: w.value })))
     }
-    // A key that must be absent may still be present, expired, until its lease ends:
-    // compare with the mod_revision it had then, after a first attempt said so.
-    const expected = new Map<string, number>()
+    // Read the checked keys first: a key can be present in etcd yet expired by the clock
+    // (its lease not ended yet), which no etcd compare can see. Then commit comparing the
+    // mod_revisions read, so nothing changed in between.
+    const checks = this.#checks
+    const failed: string[] = []
+    const compares: Compare[] = []
+    if (checks.length > 0) {
+      const read = await host.client.txn([], checks.map((c) => ({ range: { key: host.layout.record(c.key) } })))
+      host.seen(read.revision)
+      const now = host.clock.now()
+      checks.forEach((check, i) => {
+        const kv = read.responses[i]?.range?.kvs[0]
+        const rec = kv === undefined ? undefined : decodeRecord(kv.value)
+        const live = rec !== undefined && (rec.expiresAt === 0 || rec.expiresAt > now)
+        const ok = check.version === 0 ? !live : live && kv?.modRevision === check.version
+        if (!ok) failed.push(check.key)
+        compares.push({ key: host.layout.record(check.key), target: 'MOD', result: 'EQUAL', revision: kv?.modRevision ?? 0 })
+      })
+    }
+    if (failed.length > 0) return { ok: false, failed: [...new Set(failed)] }
+    if (ops.length === 0) {
+      // Checks only: verified at one revision, nothing written, no new revision.
+      const c = compares.length === 0 ? undefined : await host.client.txn(compares, [])
+      if (c !== undefined && !c.succeeded) return { ok: false, failed: [...new Set(checks.map((k) => k.key))] }
+      return { ok: true, version: c?.revision ?? 0 }
+    }
     return host.ordered([...this.#ops.keys()], async () => {
-      for (let attempt = 0; ; attempt++) {
-        const compares: Compare[] = this.#checks.map((c) => ({
-          key: host.layout.record(c.key),
-          target: 'MOD',
-          result: 'EQUAL',
-          revision: c.version === 0 ? (expected.get(c.key) ?? 0) : c.version,
-        }))
-        const failure: TxnOp[] = this.#checks.map((c) => ({ range: { key: host.layout.record(c.key) } }))
-        const c = await host.commit(compares, ops, failure)
-        host.seen(c.revision)
-        if (c.succeeded) {
-          host.afterCommit(c)
-          return { ok: true, version: c.revision }
-        }
-        const now = host.clock.now()
-        const failed: string[] = []
-        let retry = false
-        this.#checks.forEach((check, i) => {
-          const kv = c.responses?.[i]?.range?.kvs[0]
-          const rec = kv === undefined ? undefined : decodeRecord(kv.value)
-          const live = rec !== undefined && (rec.expiresAt === 0 || rec.expiresAt > now)
-          if (check.version === 0) {
-            if (live) failed.push(check.key)
-            else if (kv !== undefined && expected.get(check.key) !== kv.modRevision) {
-              expected.set(check.key, kv.modRevision)
-              retry = true
-            }
-          } else if (!live || kv?.modRevision !== check.version) failed.push(check.key)
-        })
-        if (failed.length > 0 || !retry || attempt > 3) return { ok: false, failed: failed.length > 0 ? failed : this.#checks.map((k) => k.key) }
-      }
+      const c = await host.commit(compares, ops)
+      host.seen(c.revision)
+      if (!c.succeeded) return { ok: false, failed: [...new Set(checks.map((k) => k.key))] }
+      host.afterCommit(c)
+      return { ok: true, version: c.revision }
     })
   }
 }

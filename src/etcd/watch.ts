@@ -24,6 +24,8 @@ export class EtcdWatcher {
   #abort: AbortController | undefined
   /** Last revision delivered to the hub. */
   #delivered = 0
+  /** Callers waiting for a revision to be delivered. */
+  #waiters: { revision: number; resolve: () => void }[] = []
 
   constructor(client: EtcdClient, layout: Layout, hub: ChangeHub, clock: Clock, revision: () => number) {
     this.#client = client
@@ -41,9 +43,31 @@ export class EtcdWatcher {
     void this.#run(this.#abort.signal)
   }
 
+  /**
+   * Resolves once every change up to `revision` reached the feeds (or the stream stopped).
+   * Every commit of the store writes a commit marker inside the watched range, so each
+   * commit's revision is delivered.
+   */
+  until(revision: number): Promise<void> {
+    if (this.#abort === undefined || revision <= this.#delivered) return Promise.resolve()
+    return new Promise((resolve) => this.#waiters.push({ revision, resolve }))
+  }
+
   /** Stop the stream (the hub's feeds are ended by the store). */
   stop(): void {
     this.#abort?.abort()
+    this.#abort = undefined
+    this.#release(Infinity)
+  }
+
+  #release(upTo: number): void {
+    if (this.#waiters.length === 0) return
+    const still: { revision: number; resolve: () => void }[] = []
+    for (const w of this.#waiters) {
+      if (w.revision <= upTo) w.resolve()
+      else still.push(w)
+    }
+    this.#waiters = still
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -59,6 +83,7 @@ export class EtcdWatcher {
         if (err instanceof StoreError && err.code === 'KV_OVERFLOW') {
           this.#hub.failAll(err)
           this.#abort = undefined
+          this.#release(Infinity)
           return
         }
       }
@@ -83,7 +108,7 @@ export class EtcdWatcher {
         continue
       }
       if (!L.isRecord(e.kv.key)) continue
-      if (e.type === 'DELETE' && cleared.has(rev)) continue
+      if (cleared.has(rev)) continue // a load's writes are part of its clear
       const key = L.keyOf(e.kv.key)
       if (e.type === 'DELETE') {
         const prev = e.prevKv === undefined ? undefined : decodeRecord(e.prevKv.value)
@@ -96,5 +121,6 @@ export class EtcdWatcher {
       else this.#hub.publish({ type: 'update', key, version: rev })
     }
     for (const e of events) if (e.kv.modRevision > this.#delivered) this.#delivered = e.kv.modRevision
+    this.#release(this.#delivered)
   }
 }

@@ -57,7 +57,7 @@ function storeBackend(
   return backend
 }
 
-const ALL_FEATURES = { lists: true, hashes: true, transactions: true, atomic: true, watch: true } as const
+const ALL_FEATURES = { lists: true, hashes: true, transactions: true, atomic: true, watch: true, maxBatchOps: Infinity, loadKeepsVersions: true } as const
 
 
 /** In memory only: `Store.open({ clock })`. */
@@ -206,6 +206,10 @@ export function etcdBackend(): Backend {
       snapshotFiles: true,
       ownSnapshot: false,
       compaction: false,
+      // One etcd txn: 128 ops (etcd's --max-txn-ops default), one of them the commit marker.
+      maxBatchOps: 127,
+      // etcd gives every write its own revision; a load cannot set them.
+      loadKeepsVersions: false,
     },
     open: (options = {}) => openAt(`conf-${randomBytes(6).toString('hex')}/`, options),
     reopen: async (store, options) => {

@@ -117,4 +117,23 @@ describe.each(backends)('batch: $name', (backend) => {
     await s.batch(big.slice(0, 1))
     expect(await s.keys()).toEqual(['k0'])
   })
+
+  it('a batch over maxBatchOps rejects with KV_BATCH_TOO_LARGE and writes nothing; one of that size applies', async () => {
+    const s = await backend.open()
+    const max = backend.capabilities.maxBatchOps
+    // Backends without an op limit are checked with 1000 ops applied at once.
+    const n = Number.isFinite(max) ? max : 1000
+    const ops = Array.from({ length: n + 1 }, (_, i) => ({ type: 'set' as const, key: `b${String(i).padStart(4, '0')}`, value: i }))
+    if (Number.isFinite(max)) {
+      expect(await codeOf(() => s.batch(ops))).toBe('KV_BATCH_TOO_LARGE')
+      expect(await s.count()).toBe(0)
+    } else {
+      await s.batch(ops)
+      expect(await s.count()).toBe(n + 1)
+      await s.clear()
+    }
+    await s.batch(ops.slice(0, n))
+    expect(await s.count()).toBe(n)
+    expect(await s.get(`b${String(n - 1).padStart(4, '0')}`)).toBe(n - 1)
+  })
 })

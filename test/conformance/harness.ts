@@ -62,6 +62,17 @@ export interface Capabilities {
   readonly atomic: boolean
   /** `watch()`. `false`: it throws or its first `next()` rejects with a StoreError. */
   readonly watch: boolean
+  /**
+   * Most sets and deletes one `batch()` may hold (etcd: one txn). A larger batch rejects
+   * with `KV_BATCH_TOO_LARGE` and writes nothing. `Infinity`: only `maxBatchBytes` limits it.
+   */
+  readonly maxBatchOps: number
+  /**
+   * `load(path)` into a store never written keeps the versions the file holds. `false`:
+   * loaded keys get versions of the backend's own (etcd assigns revisions), so copies are
+   * compared without versions.
+   */
+  readonly loadKeepsVersions: boolean
 }
 
 /** The transaction handle the suite uses. */
@@ -175,6 +186,12 @@ export async function openWithClock(
  * The code of the StoreError `fn` throws or rejects with; `'resolved'` when it succeeds;
  * `'not a StoreError: …'` otherwise. Covers both synchronous throws and rejections.
  */
+/** Write `ops` with as few `batch()` calls as `backend` allows (for setup, not for atomicity). */
+export async function fillInBatches(store: StoreLike, backend: Backend, ops: Parameters<StoreLike['batch']>[0]): Promise<void> {
+  const size = Math.min(ops.length, backend.capabilities.maxBatchOps)
+  for (let i = 0; i < ops.length; i += size) await store.batch(ops.slice(i, i + size))
+}
+
 export async function codeOf(fn: () => unknown): Promise<ErrorCode | 'resolved' | `not a StoreError: ${string}`> {
   try {
     await fn()
@@ -200,6 +217,12 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 /** Keys of a scan. */
 export async function scanKeys(store: StoreLike, options: Parameters<StoreLike['scan']>[0] = {}): Promise<string[]> {
   return (await collect(store.scan(options))).map(([k]) => k)
+}
+
+/** {@link dump} for comparing a loaded copy: without versions when the backend cannot keep them. */
+export async function dumpLoaded(store: StoreLike, backend: Backend): Promise<unknown[]> {
+  const d = await dump(store)
+  return backend.capabilities.loadKeepsVersions ? d : d.map((e) => (e as unknown[]).filter((_, i) => i !== 3))
 }
 
 /** Everything a store holds, by key in key order: value (or list/hash contents), version and expiry. */

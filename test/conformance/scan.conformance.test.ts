@@ -1,7 +1,7 @@
 // scan(): ordered ranges with bounds, prefix, reverse and limit over a point-in-time view.
 import { describe, expect, it } from 'vitest'
 import { backends } from './backends.js'
-import { codeOf, collect, openWithClock, scanKeys, type StoreLike } from './harness.js'
+import { codeOf, collect, fillInBatches, openWithClock, scanKeys, type StoreLike } from './harness.js'
 
 const pad = (i: number): string => `k${String(i).padStart(2, '0')}`
 
@@ -94,7 +94,7 @@ describe.each(backends)('scan: $name', (backend) => {
 
   it('sees a point-in-time view: writes made while iterating are not seen', async () => {
     const s = await backend.open()
-    await s.batch(Array.from({ length: 200 }, (_, i) => ({ type: 'set' as const, key: `k${String(i).padStart(3, '0')}`, value: i })))
+    await fillInBatches(s, backend, Array.from({ length: 200 }, (_, i) => ({ type: 'set' as const, key: `k${String(i).padStart(3, '0')}`, value: i })))
     const it = s.scan()
     const first = await it.next()
     expect(first).toEqual({ done: false, value: ['k000', 0] })
