@@ -1,5 +1,6 @@
 // The facade: each public method validates its arguments, takes its gate and calls one
 // part. This is the only file that wires the parts together (docs/ARCHITECTURE.md).
+import type { KeyValueStore } from './key-value-store.js'
 import { resolve as resolvePath } from 'node:path'
 import { checkFunction, checkOneOf, checkOptionsObject, describeValue, positiveInt } from './arguments.js'
 import type { Op } from './codec/ops.js'
@@ -47,7 +48,7 @@ const SNAPSHOT_OPTION_KEYS = ['format', 'compress'] as const
  * and reads or writes issued meanwhile wait behind them (FIFO). Snapshots, scans and
  * transactions read copy-on-write point-in-time views and never block writers.
  */
-export class Store<V = unknown> {
+export class Store<V = unknown> implements KeyValueStore<V> {
   readonly #o: ResolvedOptions
   readonly #ks: Keyspace
   readonly #persist: Persistence

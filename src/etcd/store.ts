@@ -16,6 +16,7 @@ import { copyOut, toInteger, wrongType } from '../keyspace.js'
 import { prefixBounds } from '../key.js'
 import { Limits } from '../limits.js'
 import type { RangeBounds } from '../memtable.js'
+import type { KeyValueStore } from '../key-value-store.js'
 import { DEFAULTS, type SnapshotFormatName } from '../options.js'
 import type { SnapshotResult } from '../persistence/persistence.js'
 import { scanBounds, scanLimit, type ScanOptions } from '../scan-options.js'
@@ -92,7 +93,7 @@ interface Step<T> {
  * is a no-op, a batch or transaction must fit one etcd txn (`KV_BATCH_TOO_LARGE`), and an
  * unreachable cluster gives `KV_UNAVAILABLE` after `timeoutMs`.
  */
-export class EtcdStore<V = unknown> {
+export class EtcdStore<V = unknown> implements KeyValueStore<V> {
   readonly #client: EtcdClient
   readonly #layout: Layout
   readonly #limits: Limits

@@ -99,10 +99,16 @@ describe('source layering', () => {
     expect(violations((f) => f.startsWith('commands/'), (t) => t.startsWith('commands/') || publicModules.has(t))).toEqual([])
   })
 
-  it('store.ts is the only file that wires the parts together', () => {
+  it('etcd/ is a backend beside the embedded engine: it uses no part of the directory engine, and only its entry reaches it', () => {
+    const engine = (t: string): boolean => t === 'store.ts' || t.startsWith('wal/') || t === 'recovery.ts' || t.startsWith('persistence/') && t !== 'persistence/persistence.ts' || t === 'commit.ts' || t === 'maintenance.ts' || t === 'dir-lock.ts'
+    expect(violations((f) => f.startsWith('etcd/'), (t) => !engine(t) && !t.startsWith('commands/') && !t.startsWith('cli/') && t !== 'index.ts')).toEqual([])
+    expect(violations((f) => !f.startsWith('etcd/') && !f.startsWith('cli/'), (t) => !t.startsWith('etcd/'))).toEqual([])
+  })
+
+  it('store.ts and etcd/store.ts are the only files that wire the parts together', () => {
     const parts = /\b(?:new (?:Keyspace|CommitFunnel|Maintenance|ExpirySweeper|ValueOps|CollectionOps|Gate|ChangeHub|Limits)\b|(?<!function )createPersistence\()/
     const wiring = [...graph.keys()].filter((f) => parts.test(readFileSync(join(SRC, f), 'utf8').replace(/^\s*(\/\/|\*).*$/gm, '')))
-    expect(wiring).toEqual(['store.ts'])
+    expect(wiring.sort()).toEqual(['etcd/store.ts', 'store.ts'])
   })
 
 })
@@ -113,7 +119,7 @@ describe('emitted declarations', () => {
     const out = mkdtempSync(join(tmpdir(), 'kvstore-dts-'))
     try {
       await build({
-        entry: { index: join(SRC, 'index.ts'), commands: join(SRC, 'commands/index.ts') },
+        entry: { index: join(SRC, 'index.ts'), commands: join(SRC, 'commands/index.ts'), etcd: join(SRC, 'etcd/index.ts') },
         format: ['esm'],
         dts: { only: true },
         outDir: out,
@@ -127,7 +133,7 @@ describe('emitted declarations', () => {
         const names: string[] = []
         for (const m of text.matchAll(/export (?:type )?\{([^}]*)\}/g)) {
           for (const part of (m[1] as string).split(',')) {
-            const name = part.trim().split(/\s+as\s+/).pop()
+            const name = part.trim().replace(/^type /, '').split(/\s+as\s+/).pop()
             if (name) names.push(name)
           }
         }
@@ -136,15 +142,16 @@ describe('emitted declarations', () => {
       expect(exported('index.d.ts')).toEqual(
         [
           'AtomicOperation', 'AtomicResult', 'BatchOp', 'Change', 'ChangeFeed', 'Clock', 'CommandContext', 'CommandSpec', 'Entry',
-          'ErrorCode', 'KeyType', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats', 'Reply', 'ScanOptions', 'Session',
+          'ErrorCode', 'KeyType', 'KeyValueStore', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats', 'Reply', 'ScanOptions', 'Session',
           'SetOptions', 'SnapshotFormatName', 'SnapshotResult', 'Store', 'StoreError', 'StoreOptions', 'StoreStats', 'SyncPolicy',
           'Transaction', 'Value', 'WatchOptions', 'commands', 'createSession', 'isStoreError', 'quote', 'tokenize',
         ].sort(),
       )
       expect(exported('commands.d.ts')).toEqual(['CommandContext', 'CommandSpec', 'Reply', 'Session', 'commands', 'createSession', 'quote', 'tokenize'])
-      // Classes a user can reach are the store and its error; every other handle is an interface.
-      expect([...all.matchAll(/declare class (\w+)/g)].map((m) => m[1]).sort()).toEqual(['Store', 'StoreError'])
-      for (const internal of ['commitOps', 'liveTable', 'runExclusive', 'TransactionHost', 'Keyspace', 'ChangeHub', 'Memtable', 'Persistence', 'CommitFunnel', 'attach(', 'publishOp']) {
+      expect(exported('etcd.d.ts')).toEqual(['EtcdStore', 'EtcdStoreOptions'])
+      // Classes a user can reach are the stores and their error; every other handle is an interface.
+      expect([...all.matchAll(/declare class (\w+)/g)].map((m) => m[1]).sort()).toEqual(['EtcdStore', 'Store', 'StoreError'])
+      for (const internal of ['commitOps', 'liveTable', 'runExclusive', 'TransactionHost', 'Keyspace', 'ChangeHub', 'Memtable', 'Persistence', 'CommitFunnel', 'attach(', 'publishOp', 'EtcdClient', 'Committer', 'LeasePool', 'EtcdTxHost']) {
         expect(all.includes(internal), `${internal} leaks into the declarations`).toBe(false)
       }
     } finally {
