@@ -79,6 +79,14 @@ export interface EtcdClientOptions {
   readonly timeoutMs: number
 }
 
+/**
+ * Longest wait for one attempt. A member cut off from its leader holds a request for its
+ * own request timeout (about 5 s) before it answers; giving up sooner and asking another
+ * member (reads), or sending again (writes, which commit markers make safe), gets through
+ * an election in about a second.
+ */
+const ATTEMPT_TIMEOUT_MS = 1500
+
 /** Error codes of etcd's gRPC status that mean "try again elsewhere / later". */
 const UNAVAILABLE_GRPC = new Set([4 /* deadline */, 13 /* internal: leader changed */, 14 /* unavailable */])
 
@@ -246,7 +254,7 @@ export class EtcdClient {
       if (left <= 0 || (attempt > 0 && !retry)) throw unavailable(`no etcd member answered ${path} within ${this.#timeoutMs} ms`, last, !retry)
       const abort = new AbortController()
       this.#aborts.add(abort)
-      const timer = setTimeout(() => abort.abort(), left)
+      const timer = setTimeout(() => abort.abort(), Math.min(left, ATTEMPT_TIMEOUT_MS))
       let sent = false
       try {
         const res = await fetch(`${endpoint}${path}`, { method: 'POST', body: text, headers: { 'content-type': 'application/json' }, signal: abort.signal })
