@@ -5,6 +5,8 @@
 //                  name matches, every task whose "group / workload / engine" contains it
 //                  (group setup, e.g. building 1M-key stores, still runs); results go
 //                  to bench/results/partial.*, not latest.*
+//   etcd group     starts its own 3-member etcd cluster; runs when etcd is installed or
+//                  when --only selects it
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import * as core from './core.bench.js'
 import * as durability from './durability.bench.js'
+import * as etcd from './etcd.js'
 import * as memory from './memory.bench.js'
 import * as peers from './peers.bench.js'
 import * as snapshot from './snapshot.bench.js'
@@ -36,6 +39,7 @@ const groups: [string, (ctx: BenchContext) => Promise<Row[]>][] = [
   ['transactions', transactions.run],
   ['peers', peers.run],
   ['memory', memory.run],
+  ['etcd', etcd.run],
 ]
 
 const only = values.only?.toLowerCase()
@@ -50,6 +54,12 @@ console.log(`kvstore bench${quick ? ' (--quick)' : ''}: ${n.toLocaleString('en')
 console.log(`${info.cpu}, ${info.cores} cores, ${info.totalMemGiB} GiB, Node ${info.node}, ${info.platform}, ${info.date}`)
 for (const [name, run] of groups) {
   if (groupMatch && !name.includes(only as string)) continue
+  // etcd comes with `npm test` (scripts/install-services.sh). Without it the group is skipped,
+  // unless --only names it: then it fails, saying how to install etcd.
+  if (name === 'etcd' && !groupMatch && !etcd.available()) {
+    console.error('[etcd] skipped: no etcd binary on PATH or at /usr/bin/etcd (bash scripts/install-services.sh installs it)')
+    continue
+  }
   const tmp = mkdtempSync(join(tmpdir(), 'kvstore-bench-'))
   const t = Date.now()
   try {
