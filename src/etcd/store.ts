@@ -239,7 +239,9 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
     let n = 0
     for (;;) {
       if (Buffer.compare(start, end) >= 0) return
-      const page = await this.#client.range({ key: start, rangeEnd: end, limit: PAGE, revision, sortOrder: bounds.reverse ? 'DESCEND' : 'ASCEND' })
+      // etcd returns keys in ascending order already; asking for a sort order makes it read
+      // and sort the whole remaining range for every page, so only reverse scans ask.
+      const page = await this.#client.range({ key: start, rangeEnd: end, limit: PAGE, revision, ...(bounds.reverse ? { sortOrder: 'DESCEND' as const } : {}) })
       if (revision === 0) revision = page.revision
       this.#seen(page.revision)
       const now = this.#clock.now()
@@ -340,7 +342,10 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
       const prev = this.#afterPlain(c)
       if (prev === undefined) return true
       const kv = prev[0]
-      return kv !== undefined && isLive(decodeRecord(kv.value), this.#clock.now())
+      if (kv === undefined) return false
+      // A record kvstore cannot read was there: it is gone now, and it was a key.
+      const rec = decodeOrUndefined(kv.value)
+      return rec === undefined || isLive(rec, this.#clock.now())
     })
   }
 
@@ -987,8 +992,8 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
     for (const r of c.responses) {
       for (const kv of r.prevKvs) {
         prev.push(kv)
-        const rec = decodeRecord(kv.value)
-        if (rec.kind !== Kind.VALUE) this.#dropElements(this.#layout.keyOf(kv.key), rec.gen)
+        const rec = decodeOrUndefined(kv.value)
+        if (rec !== undefined && rec.kind !== Kind.VALUE) this.#dropElements(this.#layout.keyOf(kv.key), rec.gen)
       }
     }
     return prev
@@ -1113,6 +1118,15 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
       })
     }
     return this.#markerLease.id
+  }
+}
+
+/** The record, or undefined for bytes kvstore never writes (a write replacing them must still succeed). */
+function decodeOrUndefined(b: Buffer): KeyRecord | undefined {
+  try {
+    return decodeRecord(b)
+  } catch {
+    return undefined
   }
 }
 

@@ -17,7 +17,7 @@ import type { Limits } from '../limits.js'
 import type { RangeBounds } from '../memtable.js'
 import { scanBounds, scanLimit, type ScanOptions } from '../scan-options.js'
 import type { Transaction } from '../transaction.js'
-import type { Compare, EtcdClient, EtcdKv, TxnOp } from './client.js'
+import type { Compare, EtcdClient, EtcdKv, RangeRequest, RangeResponse, TxnOp } from './client.js'
 import type { Committed } from './committer.js'
 import { Kind, decodeRecord, type KeyRecord, type Layout } from './layout.js'
 
@@ -187,7 +187,7 @@ class EtcdTransaction<V> implements Transaction<V> {
   async #readKey(key: string): Promise<KeyRecord | undefined> {
     const L = this.#host.layout
     const record = L.record(key)
-    const res = await this.#host.client.range({ key: record, revision: this.#revision })
+    const res = await this.#range({ key: record })
     this.#pin(res.revision)
     const kv = res.kvs[0]
     return this.#track(record, kv)
@@ -208,6 +208,21 @@ class EtcdTransaction<V> implements Transaction<V> {
     return live ? rec : undefined
   }
 
+  /**
+   * A range at the transaction's revision. The first read of a transaction pinned to the
+   * revision of its call moves to the newest one when etcd has compacted that away (the
+   * store was idle): nothing was read yet, so the transaction is still serializable.
+   */
+  async #range(req: RangeRequest): Promise<RangeResponse> {
+    try {
+      return await this.#host.client.range({ ...req, revision: this.#revision })
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'KV_OVERFLOW') || this.#reads.size > 0 || this.#ranges.length > 0) throw err
+      this.#revision = 0
+      return this.#host.client.range({ ...req, revision: 0 })
+    }
+  }
+
   #pin(revision: number): void {
     if (this.#revision === 0) {
       this.#revision = revision
@@ -223,7 +238,7 @@ class EtcdTransaction<V> implements Transaction<V> {
     if (Buffer.compare(start, end) < 0) {
       let from = start
       for (;;) {
-        const page = await this.#host.client.range({ key: from, rangeEnd: end, limit: PAGE, revision: this.#revision })
+        const page = await this.#range({ key: from, rangeEnd: end, limit: PAGE })
         this.#pin(page.revision)
         for (const kv of page.kvs) {
           const rec = this.#track(kv.key, kv)

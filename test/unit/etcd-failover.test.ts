@@ -122,6 +122,31 @@ describe('EtcdStore failover', () => {
     }, { members: 1 })
   }, 60_000)
 
+  it('a cluster that hangs (every member SIGSTOPped, as in a partition): calls fail with KV_UNAVAILABLE within the timeout, and work again after', async () => {
+    await withEtcdCluster(async (cluster) => {
+      const store = await EtcdStore.open({ endpoints: cluster.endpoints, namespace: 'hang/', timeoutMs: 1500 })
+      const pids = cluster.members.map((m) => m.pid as number)
+      try {
+        await store.set('a', 1)
+        for (const pid of pids) process.kill(pid, 'SIGSTOP')
+        try {
+          for (const call of [() => store.get('a'), () => store.set('b', 2), () => store.hset('h', { f: 1 })]) {
+            const started = Date.now()
+            expect(await codeOf(call())).toBe('KV_UNAVAILABLE')
+            expect(Date.now() - started).toBeLessThan(4000)
+          }
+        } finally {
+          for (const pid of pids) process.kill(pid, 'SIGCONT')
+        }
+        // The write that timed out may or may not have applied; the store works again.
+        expect(await store.set('c', 3)).toBe(true)
+        expect(await store.get('a')).toBe(1)
+      } finally {
+        await store.close()
+      }
+    })
+  }, 60_000)
+
   it('a member that is not reachable is skipped: reads and writes go to the others', async () => {
     await withEtcdCluster(async (cluster) => {
       // The first endpoint points at nothing (a port no one listens on).
