@@ -4,9 +4,11 @@
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { createSession, type Reply } from '../commands/index.js'
-import { Store, StoreError, type ProgressEvent, type StoreOptions } from '../index.js'
+import { StoreError, type ProgressEvent } from '../index.js'
 import { parseCliArgs, USAGE, UsageError } from './args.js'
+import { runCopy } from './copy.js'
 import { formatReply, replyToJson } from './format.js'
+import { describeLocation, openLocation, type Location, type OpenStore } from './locations.js'
 import { runRepl } from './repl.js'
 
 const EXIT_OK = 0
@@ -39,6 +41,8 @@ function progressReporter(): ((e: ProgressEvent) => void) | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // `kvstore copy …` is a program of its own; any other first word is a store option or a command.
+  if (argv[0] === 'copy') return runCopy(argv.slice(1))
   let args
   try {
     args = parseCliArgs(argv)
@@ -58,22 +62,20 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK
   }
 
-  const options: StoreOptions = {}
   const progress = progressReporter()
-  if (progress !== undefined) options.onProgress = progress
-  if (args.file !== undefined) options.file = args.file
+  let location: Location
+  if (args.etcd !== undefined) location = { kind: 'etcd', endpoints: args.etcd, namespace: args.namespace ?? '' }
+  else if (args.file !== undefined) location = { kind: 'file', path: args.file }
   else {
-    options.dir = args.dir ?? process.env.KVSTORE_DIR ?? '.kvstore-data'
-    if (args.dir === undefined) process.stderr.write(`kvstore: using store directory ${options.dir}\n`)
-    if (args.sync !== undefined) options.sync = args.sync
+    location = { kind: 'dir', path: args.dir ?? process.env.KVSTORE_DIR ?? '.kvstore-data' }
+    if (args.dir === undefined) process.stderr.write(`kvstore: using store directory ${location.path}\n`)
   }
-  let store: Store<unknown>
+  let store: OpenStore
   try {
-    store = await Store.open(options)
+    store = await openLocation(location, { sync: args.sync, onProgress: progress })
   } catch (err) {
-    const path = options.file ?? options.dir
     const why = err instanceof StoreError ? `${err.message} (${err.code})` : String(err)
-    process.stderr.write(`${progress ? '\r\x1b[K' : ''}kvstore: cannot open ${path}: ${why}\n`)
+    process.stderr.write(`${progress ? '\r\x1b[K' : ''}kvstore: cannot open ${describeLocation(location)}: ${why}\n`)
     return EXIT_OPEN_FAILED
   }
   if (progress !== undefined) process.stderr.write('\r\x1b[K')

@@ -1,7 +1,6 @@
 import { RwLock } from '../rwlock.js'
-import type { Store } from '../store.js'
 import { array, error, OK, status, type Reply } from './reply.js'
-import { checkArity, commands, helpText, toErrorReply, type CommandContext } from './table.js'
+import { checkArity, commands, helpText, toErrorReply, type CommandContext, type CommandStore } from './table.js'
 import { tokenize } from './tokenizer.js'
 
 /** A command session: one client's MULTI/EXEC/WATCH state over a store. */
@@ -36,8 +35,10 @@ function lockFor(store: object): RwLock {
  * commands are per-command replies, as in Redis. EXEC runs the queue while holding the
  * session lock exclusively, so no other session's command runs in between. WATCH
  * records key versions; EXEC replies a null array if any watched key changed.
+ *
+ * `store` is a `Store`, or any object with the same methods (an `EtcdStore`).
  */
-export function createSession(store: Store<unknown>): Session {
+export function createSession(store: CommandStore): Session {
   const ctx: CommandContext = { store }
   const lock = lockFor(store)
   let queue: string[][] | undefined

@@ -2,9 +2,22 @@ import { StoreError } from '../errors.js'
 import type { SetOptions, Store } from '../store.js'
 import { array, bulk, error, integer, NIL, OK, status, type Reply } from './reply.js'
 
+/**
+ * The store methods the command language calls: a `Store`, or any object with the same
+ * API (an `EtcdStore`). Structural, so a store need not be the `Store` class.
+ */
+export type CommandStore = Pick<
+  Store<unknown>,
+  | 'get' | 'set' | 'delete' | 'has' | 'keys' | 'scan' | 'batch' | 'count' | 'clear' | 'type' | 'version'
+  | 'incr' | 'decr' | 'ttl' | 'expire' | 'persist'
+  | 'lpush' | 'rpush' | 'lpop' | 'rpop' | 'popMany' | 'lrange' | 'llen' | 'lindex' | 'lset' | 'ltrim'
+  | 'hset' | 'hget' | 'hdel' | 'hgetall' | 'hlen' | 'hexists'
+  | 'snapshot' | 'load' | 'compact' | 'stats'
+>
+
 /** What a command handler may use. */
 export interface CommandContext {
-  readonly store: Store<unknown>
+  readonly store: CommandStore
 }
 
 /** One entry of the command table. */
