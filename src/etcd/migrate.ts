@@ -3,6 +3,8 @@
 // exist: `etcd.snapshot(path)` then `Store.open({ file: path })`, or `store.snapshot(path)`
 // then `etcd.load(path)`. Types and expiries travel; versions do not (etcd assigns its own).
 import type { Clock } from '../clock.js'
+import { StoreError } from '../errors.js'
+import { encodedSize } from '../value-check.js'
 import { KvHash, KvList } from '../collections.js'
 import { nodeFs } from '../fs/node-fs.js'
 import type { Limits } from '../limits.js'
@@ -67,14 +69,24 @@ export async function exportSnapshot(
 export async function importSnapshot(host: MigrationHost, path: string, clearOps: TxnOp[]): Promise<{ entries: number; timeMs: number }> {
   const started = performance.now()
   // Read and check the whole file before anything changes: a bad file leaves the store as it was.
-  const loaded = await loadSnapshotFile(nodeFs, path, undefined, 0, undefined, { maxKeyBytes: host.limits.maxKeyBytes, maxValueBytes: host.limits.maxValueBytes })
+  // The file is read with Store's limits; values too large for etcd are named below.
+  const loaded = await loadSnapshotFile(nodeFs, path, undefined, 0, undefined, { maxKeyBytes: host.limits.maxKeyBytes })
   const now = host.clock.now()
   const L = host.layout
+  const max = host.limits.maxValueBytes
   const live: [string, unknown, number][] = []
   const cur = loaded.memtable.view().cursor({})
   while (cur.next()) {
     const expiresAt = cur.expiresAt
-    if (expiresAt === 0 || expiresAt > now) live.push([cur.key, cur.value, expiresAt])
+    if (expiresAt !== 0 && expiresAt <= now) continue
+    const value = cur.value
+    const elements = value instanceof KvList ? [...value] : value instanceof KvHash ? [...value.values()] : [value]
+    for (const v of elements) {
+      if (encodedSize(v, max) > max) {
+        throw new StoreError('KV_VALUE_TOO_LARGE', `${path}: the value of ${JSON.stringify(cur.key)} is larger than this store's maxValueBytes (${max}; etcd's request limit is 1.5 MiB); nothing was loaded`)
+      }
+    }
+    live.push([cur.key, value, expiresAt])
   }
   const contentOps = async (): Promise<TxnOp[][]> => {
     const out: TxnOp[][] = []

@@ -42,7 +42,7 @@ export interface EtcdStoreOptions {
   timeoutMs?: number
   /** Clock for expiries (reads compare stored expiry times with it). Leases still run on etcd's clock. */
   clock?: Clock
-  /** As for `Store`. @defaultValue 1024 */
+  /** As for `Store`. @defaultValue 65536 */
   maxKeyBytes?: number
   /** As for `Store`, and at most 1 MiB (etcd's request limit). @defaultValue 1 MiB */
   maxValueBytes?: number
