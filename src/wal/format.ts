@@ -29,13 +29,16 @@ const SEQ_HI_LIMIT = 0x20_0000
 // Slicing-by-8 tables: CRC_TABLE[k * 256 + b] is the CRC contribution of byte b followed by k zero bytes.
 const CRC_TABLE = /* @__PURE__ */ (() => {
   const t = new Int32Array(256 * 8)
+  // Stryker disable next-line EqualityOperator: equivalent, n = 256 writes t[256], which the second loop overwrites (n = 0, k = 1) before any read
   for (let n = 0; n < 256; n++) {
     let c = n
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
     t[n] = c
   }
+  // Stryker disable next-line EqualityOperator: equivalent, n = 256 starts from t[256] = 0 and writes 0 into t[512..1792], already 0 (zero byte, zero bytes after)
   for (let n = 0; n < 256; n++) {
     let c = t[n] as number
+    // Stryker disable next-line EqualityOperator: equivalent, k = 8 writes t[2048 + n], past the end of the Int32Array, which ignores it
     for (let k = 1; k < 8; k++) {
       c = (t[c & 0xff] as number) ^ (c >>> 8)
       t[k * 256 + n] = c
@@ -56,6 +59,7 @@ export function crc32Range(bytes: Uint8Array, start: number, end: number, seed: 
   let c = ~seed
   let i = start
   // `as number`: every index below is inside [start, end) or a table of 2048 entries.
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, skipping 8-byte blocks leaves them to the byte loop below, same CRC (speed only)
   for (const end8 = end - 8; i <= end8; i += 8) {
     const lo = c ^ ((bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24))
     c =
@@ -84,6 +88,7 @@ const NATIVE_CRC_MIN_BYTES = 192
  * e.g. `crypto.randomBytes(0)`; short input never reaches it).
  */
 export function crc32(data: Uint8Array, seed: number): number {
+  // Stryker disable next-line EqualityOperator: equivalent, at exactly 192 bytes JS and zlib.crc32 compute the same CRC (threshold picks speed only)
   return data.length < NATIVE_CRC_MIN_BYTES || nativeCrc32 === undefined ? crc32Range(data, 0, data.length, seed) : nativeCrc32(data, seed)
 }
 
@@ -153,10 +158,13 @@ const ZERO_BLOCK = /* @__PURE__ */ new Uint8Array(64 * 1024)
  */
 export function isZero(bytes: Uint8Array, start: number, end: number): boolean {
   let i = start
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator,BlockStatement: equivalent, picks memcmp or the byte loop, same answer for every start <= end <= length the callers pass
   if (end - start >= NATIVE_ZERO_MIN_BYTES) {
     const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const block = ZERO_BLOCK.length
+    // Stryker disable next-line EqualityOperator: equivalent, a last full 64 KiB block left to the tail compare below gives the same answer
     for (; i + block <= end; i += block) if (b.compare(ZERO_BLOCK, 0, block, i, i + block) !== 0) return false
+    // Stryker disable next-line ConditionalExpression: equivalent, when i === end the tail compare is of two empty ranges, which compares equal (0)
     return i === end || b.compare(ZERO_BLOCK, 0, end - i, i, end) === 0
   }
   for (; i < end; i++) if (bytes[i] !== 0) return false
@@ -186,6 +194,7 @@ export function encodeRecord(target: Uint8Array, offset: number, salt: number, s
   putU32(target, offset + 8, seq % TWO_32)
   putU32(target, offset + 12, Math.floor(seq / TWO_32))
   putU32(target, offset + 16, type)
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, crc32Range over the copied payload and crc32(payload) compute the same CRC (speed only)
   putU32(target, offset + 20, len < NATIVE_CRC_MIN_BYTES ? crc32Range(target, start, start + len, salt) : crc32(payload, salt))
   putU32(target, offset, crc32Range(target, offset + 4, start, salt))
   const end = offset + recordFrameSize(len)
@@ -241,6 +250,7 @@ export function defectReason(defect: number): string {
 export function checkRecordHeader(bytes: Uint8Array, view: DataView, offset: number, salt: number): number {
   if (bytes.length - offset < RECORD_HEADER_SIZE) return DEFECT_SHORT_HEADER
   if (view.getUint32(offset, true) !== crc32Range(bytes, offset + 4, offset + RECORD_HEADER_SIZE, salt)) return DEFECT_HEADER_CRC
+  // Stryker disable next-line BooleanLiteral: equivalent, reading rsv big-endian instead of little-endian does not change whether it is zero
   if (bytes[offset + 16] === 0 || bytes[offset + 17] !== 0 || view.getUint16(offset + 18, true) !== 0) return DEFECT_BAD_FIELD
   if (view.getUint32(offset + 12, true) >= SEQ_HI_LIMIT) return DEFECT_BAD_FIELD
   const len = view.getUint32(offset + 4, true)
@@ -256,6 +266,7 @@ export function checkRecordBody(bytes: Uint8Array, view: DataView, offset: numbe
   const frame = recordFrameSize(len)
   if (offset + frame > bytes.length) return DEFECT_SHORT_FRAME
   const start = offset + RECORD_HEADER_SIZE
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, crc32Range and crc32 of the same bytes are equal; the threshold picks speed only
   const crc = len < NATIVE_CRC_MIN_BYTES ? crc32Range(bytes, start, start + len, salt) : crc32(bytes.subarray(start, start + len), salt)
   if (view.getUint32(offset + 20, true) !== crc) return DEFECT_PAYLOAD_CRC
   if (!isZero(bytes, start + len, offset + frame)) return DEFECT_PADDING
