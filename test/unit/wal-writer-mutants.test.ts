@@ -219,9 +219,9 @@ describe('I/O error messages', () => {
     const w = await create(fs, 'interval', 1, 0, { syncIntervalMs: 4321 })
     // A timer without unref() (as some runtimes return) makes arming the sync timer throw.
     const real = globalThis.setTimeout
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number, ...args: unknown[]) => {
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
       if (ms === 4321) return 1 as unknown as NodeJS.Timeout
-      return real(fn, ms, ...args)
+      return real(fn, ms)
     }) as typeof setTimeout)
     const err = await rejectionOf(w.append(1, 1, payloadFor(1)))
     expect(err).toBeInstanceOf(StoreError)
@@ -370,8 +370,8 @@ describe("'interval' sync timer", () => {
     const w = await create(fs, 'interval', 1, 0, { syncIntervalMs: 60_000 })
     const armed: unknown[] = []
     const real = globalThis.setTimeout
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number, ...args: unknown[]) => {
-      const t = real(fn, ms, ...args)
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      const t = real(fn, ms)
       if (ms === 60_000) armed.push(t)
       return t
     }) as typeof setTimeout)
@@ -391,8 +391,8 @@ describe("'interval' sync timer", () => {
     const w = await create(fs, 'interval', 1, 0, { syncIntervalMs: 60_000 })
     const armed: unknown[] = []
     const real = globalThis.setTimeout
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number, ...args: unknown[]) => {
-      const t = real(fn, ms, ...args)
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      const t = real(fn, ms)
       if (ms === 60_000) armed.push(t)
       return t
     }) as typeof setTimeout)
