@@ -238,6 +238,15 @@ describe('read buffer reuse and bounds', () => {
     // Memory is not pinned by the large run: the last records sit in a chunk-sized buffer.
     for (const r of recs.slice(-5)) expect(r.payload.buffer.byteLength).toBe(64)
   })
+
+  it('after a large run, a refill near the end allocates only what remains of the file', () => {
+    // 3 records of frame 224 (> chunk 64), then 8 of frame 32: the refill for the last one shrinks the buffer to 32 bytes.
+    const sizes = [200, 200, 200, ...Array.from({ length: 8 }, () => 8)]
+    const { bytes } = seg(sizes)
+    const { recs, scan } = fileScan(bytes, { chunkBytes: 64 })
+    expect(scan.records).toBe(sizes.length)
+    expect(recs.at(-1)!.payload.buffer.byteLength).toBe(32)
+  })
 })
 
 describe('SegmentFile accessors', () => {
@@ -268,6 +277,14 @@ describe('SegmentFile accessors', () => {
     f.forEachChunk(0, bytes.length + 1000, (c) => parts.push(Buffer.from(c)))
     expect(Buffer.concat(parts).equals(bytes)).toBe(true)
     for (const p of parts) expect(p.length).toBeLessThanOrEqual(64)
+    f.close()
+  })
+
+  it('isZero clamps to the file even when the read buffer still holds earlier bytes', () => {
+    const bytes = Buffer.concat([seg([30]).bytes, Buffer.alloc(8)])
+    const f = open(bytes)
+    f.forEachChunk(0, 64, () => {})
+    expect(f.isZero(bytes.length - 8, bytes.length + 500)).toBe(true)
     f.close()
   })
 })
