@@ -298,7 +298,7 @@ describe('damaged segment headers', () => {
 
   it('strict: a header with bad magic followed by data is corruption at offset 0 with the decode reason', () => {
     const { bytes } = seg([10, 10])
-    bytes[0] ^= 1
+    bytes[0] = (bytes[0] as number) ^ 1
     const { scan, seqs } = collect(bytes)
     expect(seqs).toEqual([])
     expect(scan).toEqual({ header: undefined, lastSeq: -1, records: 0, validEnd: 0, fileSize: bytes.length, tail: 'torn', corruption: { offset: 0, reason: 'bad segment magic' } })
@@ -320,7 +320,7 @@ describe('damaged segment headers', () => {
 
   it('salvage: records after a damaged header are read with the stored salt, whatever their first seq', () => {
     const { bytes } = seg([10, 20, 30], { baseSeq: 4 })
-    bytes[0] ^= 1
+    bytes[0] = (bytes[0] as number) ^ 1
     const { scan, seqs } = collect(bytes, { mode: 'salvage' })
     expect(seqs).toEqual([5, 6, 7])
     expect(scan.header).toBeUndefined()
@@ -331,7 +331,7 @@ describe('damaged segment headers', () => {
 
   it('salvage: a damaged header followed only by garbage gives lastSeq -1 and validEnd 0', () => {
     const bytes = Buffer.concat([seg([]).bytes, Buffer.alloc(40, 0x5c)])
-    bytes[0] ^= 1
+    bytes[0] = (bytes[0] as number) ^ 1
     const { scan, seqs } = collect(bytes, { mode: 'salvage' })
     expect(seqs).toEqual([])
     expect(scan).toEqual({ header: undefined, lastSeq: -1, records: 0, validEnd: 0, fileSize: bytes.length, tail: 'torn', corruption: { offset: 0, reason: 'bad segment magic' } })
@@ -356,7 +356,7 @@ describe('record checks in a scan', () => {
 
   it('describes a header checksum mismatch as such, even when the seq field is right', () => {
     const { bytes, offsets } = seg([10, 10, 10])
-    bytes[offsets[1]!] ^= 0x40
+    bytes[offsets[1]!] = (bytes[offsets[1]!] as number) ^ 0x40
     const { scan, seqs } = collect(bytes)
     expect(seqs).toEqual([1])
     expect(scan.corruption).toEqual({ offset: offsets[1], reason: 'record header checksum mismatch' })
@@ -405,9 +405,9 @@ describe('look-ahead after damage (findValidRecord)', () => {
 
   it('ignores a candidate with a bad header checksum or a bad payload', () => {
     const badHeader = frame(4, 16)
-    badHeader[1] ^= 1
+    badHeader[1] = (badHeader[1] as number) ^ 1
     const badPayload = frame(4, 16)
-    badPayload[30] ^= 1
+    badPayload[30] = (badPayload[30] as number) ^ 1
     for (const t of [badHeader, badPayload]) {
       const { scan, seqs } = collect(damaged(t).bytes)
       expect(seqs).toEqual([1, 2, 3])
@@ -483,7 +483,7 @@ describe('scanWal chain checks', () => {
   it('lastSeq: a header-only segment gives its baseSeq; a salvaged headerless segment its last record', () => {
     expect(scanWal(dir({ 1: seg([], { segment: 1, baseSeq: 7 }).bytes }), '/w', () => {}).lastSeq).toBe(7)
     const b = seg([8, 8, 8], { segment: 1, baseSeq: 4 }).bytes
-    b[0] ^= 1
+    b[0] = (b[0] as number) ^ 1
     const out = scanWal(dir({ 1: b }), '/w', () => {}, { mode: 'salvage' })
     expect(out.lastSeq).toBe(7)
     expect(out.corruption).toEqual({ segment: 1, path: segmentPath('/w', 1), offset: 0, reason: 'bad segment magic' })
