@@ -148,15 +148,6 @@ export class EtcdClient {
     return res.ID
   }
 
-  /** Revoke a lease (its keys are deleted). Missing leases are ignored. */
-  async revoke(id: string): Promise<void> {
-    try {
-      await this.#call('/v3/lease/revoke', { ID: id }, false)
-    } catch (err) {
-      if (!(err instanceof StoreError && /lease not found/.test(err.message))) throw err
-    }
-  }
-
   /** Cluster status of the current endpoint (used by `stats()` and health checks). */
   async status(): Promise<{ revision: number; leader: string; dbSize: number }> {
     const res = (await this.#call('/v3/maintenance/status', {}, true)) as { header?: { revision?: string }; leader?: string; dbSize?: string }

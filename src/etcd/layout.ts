@@ -202,11 +202,6 @@ export class Layout {
     return [at, keyFromBytes(entry.subarray(this.#x.length + 8))]
   }
 
-  /** Prefix of every commit marker. */
-  markers(): Buffer {
-    return this.#c
-  }
-
   /** Commit marker `n` of client `id`. */
   marker(clientId: string, n: number): Buffer {
     return Buffer.concat([this.#c, Buffer.from(`${clientId}/${n}`)])

@@ -38,13 +38,6 @@ export class LeasePool {
     return lease
   }
 
-  /** Forget a lease etcd no longer knows (it ended early, e.g. under a fake clock). */
-  forget(id: string): void {
-    for (const [second, lease] of this.#bySecond) {
-      lease.then((got) => got === id && this.#bySecond.get(second) === lease && this.#bySecond.delete(second), () => undefined)
-    }
-  }
-
   #prune(): void {
     if (this.#bySecond.size < 4096) return
     const now = Math.floor(this.#clock.now() / 1000)

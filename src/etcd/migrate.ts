@@ -27,7 +27,6 @@ export interface MigrationHost {
   readonly limits: Limits
   readonly clock: Clock
   newGen(): number
-  revision(): number
   /** Every record key in the namespace (expired ones too) with its record, at one revision, if there are at most `max`. */
   existing(max: number): Promise<{ revision: number; records: [Buffer, KeyRecord][] } | undefined>
   /** Commit `ops` if no record changed after `revision`; false when one did. */

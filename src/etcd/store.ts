@@ -777,7 +777,6 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
       limits: this.#limits,
       clock: this.#clock,
       newGen,
-      revision: () => this.#revision,
       existing: async (max: number) => {
         const L = this.#layout
         const res = await this.#client.range({ key: L.recordsStart(), rangeEnd: L.recordsEnd(), limit: max + 1 })

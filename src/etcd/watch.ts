@@ -75,7 +75,7 @@ export class EtcdWatcher {
     let backoff = 50
     while (!signal.aborted) {
       try {
-        await this.#client.watch(start, end, this.#delivered + 1, (events, revision) => this.#deliver(events, revision), signal, () => {
+        await this.#client.watch(start, end, this.#delivered + 1, (events) => this.#deliver(events), signal, () => {
           backoff = 50
         })
       } catch (err) {
@@ -93,7 +93,7 @@ export class EtcdWatcher {
     }
   }
 
-  #deliver(events: WatchEvent[], _revision: number): void {
+  #deliver(events: WatchEvent[]): void {
     const L = this.#layout
     const clearMarker = L.clearMarker()
     // A clear (or load) is one revision: its deletes become one `clear` change.
