@@ -133,6 +133,10 @@ export class DirectoryPersistence implements Persistence {
     return (this.#wal as WalWriter).append(seq, RECORD_OPS, payload)
   }
 
+  flush(): Promise<void> {
+    return (this.#wal as WalWriter).flush()
+  }
+
   /** Compaction: rotate now (synchronously with the caller's view), snapshot, drop what it covers. */
   async save(point: PointInTime): Promise<SnapshotResult> {
     const wal = this.#wal as WalWriter

@@ -79,6 +79,10 @@ export class FilePersistence implements Persistence {
     return RESOLVED
   }
 
+  flush(): Promise<void> {
+    return RESOLVED
+  }
+
   /** A failed save leaves the writes unsaved, so `close` and the periodic snapshot retry. */
   async save(point: PointInTime): Promise<SnapshotResult> {
     if (point.seq < this.#savedSeq) {

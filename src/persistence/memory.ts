@@ -22,6 +22,10 @@ export class MemoryPersistence implements Persistence {
     return RESOLVED
   }
 
+  flush(): Promise<void> {
+    return RESOLVED
+  }
+
   async save(_point: PointInTime): Promise<SnapshotResult> {
     throw new StoreError('KV_INVALID_ARGUMENT', 'an in-memory store needs a snapshot path')
   }

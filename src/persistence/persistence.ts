@@ -59,6 +59,12 @@ export interface Persistence {
   /** Log `ops` as record `seq`; the promise settles when the record is durable under the sync policy. */
   log(seq: number, ops: readonly Op[]): Promise<void>
   /**
+   * Make every record logged so far durable, whatever the sync policy: the WAL is written and
+   * datasynced (dir mode). Memory and file mode resolve at once (file mode is made durable by
+   * `save`). Rejects like `log` when a write failed.
+   */
+  flush(): Promise<void>
+  /**
    * Write the store's own snapshot of `point` (file mode: the file; dir mode: a compaction,
    * rotating the WAL synchronously at the call). Memory mode refuses.
    */
