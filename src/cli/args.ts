@@ -24,6 +24,7 @@ export class UsageError extends Error {}
 
 export const USAGE = `Usage: kvstore [--dir <path> | --file <path> | --etcd <urls>] [options] [command words...]
        kvstore copy <from> <to> [--force]
+       kvstore serve [--dir <path> | --file <path> | --etcd <urls>] [--port <n>] [options]
 
 Opens a kvstore and reads commands (type HELP for the list). With no store option it
 opens the directory in $KVSTORE_DIR, or ./.kvstore-data.
@@ -49,6 +50,9 @@ replies with the store's error, like any failed command.
 kvstore copy <from> <to> copies every key (values, lists, hashes, expiries) from one
 store to another, each a directory path, file:<path> or etcd://host:port[,...][/namespace].
 It replaces the contents of <to>; see kvstore copy --help.
+
+kvstore serve serves the store over RESP (the Redis protocol) to redis-cli, redis-benchmark
+and any Redis client; see kvstore serve --help.
 
 Interactive when stdin is a terminal (history, tab completion). Otherwise reads one
 command per line and prints one reply per command, with no prompts.

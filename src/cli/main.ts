@@ -10,6 +10,7 @@ import { runCopy } from './copy.js'
 import { formatReply, replyToJson } from './format.js'
 import { describeLocation, openLocation, type Location, type OpenStore } from './locations.js'
 import { runRepl } from './repl.js'
+import { runServe } from './serve.js'
 
 const EXIT_OK = 0
 const EXIT_COMMAND_FAILED = 1
@@ -43,6 +44,7 @@ function progressReporter(): ((e: ProgressEvent) => void) | undefined {
 async function main(argv: string[]): Promise<number> {
   // `kvstore copy …` is a program of its own; any other first word is a store option or a command.
   if (argv[0] === 'copy') return runCopy(argv.slice(1))
+  if (argv[0] === 'serve') return runServe(argv.slice(1))
   let args
   try {
     args = parseCliArgs(argv)

@@ -90,7 +90,7 @@ describe('source layering', () => {
   })
 
   it('commands and the CLI are layers above the store: nothing below imports them', () => {
-    expect(violations((f) => !f.startsWith('cli/') && !f.startsWith('commands/') && f !== 'index.ts', (t) => !t.startsWith('cli/') && !t.startsWith('commands/'))).toEqual([])
+    expect(violations((f) => !f.startsWith('cli/') && !f.startsWith('commands/') && !f.startsWith('server/') && f !== 'index.ts', (t) => !t.startsWith('cli/') && !t.startsWith('commands/'))).toEqual([])
     expect(violations((f) => !f.startsWith('cli/'), (t) => !t.startsWith('cli/'))).toEqual([])
   })
 
@@ -103,6 +103,11 @@ describe('source layering', () => {
     const engine = (t: string): boolean => t === 'store.ts' || t.startsWith('wal/') || t === 'recovery.ts' || t.startsWith('persistence/') && t !== 'persistence/persistence.ts' || t === 'commit.ts' || t === 'maintenance.ts' || t === 'dir-lock.ts'
     expect(violations((f) => f.startsWith('etcd/'), (t) => !engine(t) && !t.startsWith('commands/') && !t.startsWith('cli/') && t !== 'index.ts')).toEqual([])
     expect(violations((f) => !f.startsWith('etcd/') && !f.startsWith('cli/'), (t) => !t.startsWith('etcd/'))).toEqual([])
+  })
+
+  it('server/ reaches the store only through the command language, and only the CLI imports it', () => {
+    expect(violations((f) => f.startsWith('server/'), (t) => t.startsWith('server/') || t.startsWith('commands/') || t === 'errors.ts' || t === 'arguments.ts')).toEqual([])
+    expect(violations((f) => !f.startsWith('server/') && !f.startsWith('cli/'), (t) => !t.startsWith('server/'))).toEqual([])
   })
 
   it('store.ts and etcd/store.ts are the only files that wire the parts together', () => {
@@ -119,7 +124,7 @@ describe('emitted declarations', () => {
     const out = mkdtempSync(join(tmpdir(), 'kvstore-dts-'))
     try {
       await build({
-        entry: { index: join(SRC, 'index.ts'), commands: join(SRC, 'commands/index.ts'), etcd: join(SRC, 'etcd/index.ts') },
+        entry: { index: join(SRC, 'index.ts'), commands: join(SRC, 'commands/index.ts'), etcd: join(SRC, 'etcd/index.ts'), server: join(SRC, 'server/index.ts') },
         format: ['esm'],
         dts: { only: true },
         outDir: out,
@@ -150,6 +155,7 @@ describe('emitted declarations', () => {
       expect(exported('commands.d.ts')).toEqual(['CommandContext', 'CommandSpec', 'Reply', 'Session', 'commands', 'createSession', 'quote', 'tokenize'])
       expect(exported('etcd.d.ts')).toEqual(['EtcdStore', 'EtcdStoreOptions'])
       // Classes a user can reach are the stores and their error; every other handle is an interface.
+      expect(exported('server.d.ts')).toEqual(['KvServer', 'ServerAddress', 'ServerOptions', 'ServerStats', 'ServerStore', 'createServer'])
       expect([...all.matchAll(/declare class (\w+)/g)].map((m) => m[1]).sort()).toEqual(['EtcdStore', 'Store', 'StoreError'])
       for (const internal of ['commitOps', 'liveTable', 'runExclusive', 'TransactionHost', 'Keyspace', 'ChangeHub', 'Memtable', 'Persistence', 'CommitFunnel', 'attach(', 'publishOp', 'EtcdClient', 'Committer', 'LeasePool', 'EtcdTxHost']) {
         expect(all.includes(internal), `${internal} leaks into the declarations`).toBe(false)
