@@ -154,7 +154,6 @@ describe('emitted declarations', () => {
       )
       expect(exported('commands.d.ts')).toEqual(['CommandContext', 'CommandSpec', 'Reply', 'Session', 'commands', 'createSession', 'quote', 'tokenize'])
       expect(exported('etcd.d.ts')).toEqual(['EtcdStore', 'EtcdStoreOptions'])
-      // Classes a user can reach are the stores and their error; every other handle is an interface.
       expect(exported('server.d.ts')).toEqual(['KvServer', 'ServerAddress', 'ServerOptions', 'ServerStats', 'ServerStore', 'createServer'])
       // Classes a user can reach are the stores and their error; every other handle is an interface.
       expect([...all.matchAll(/declare class (\w+)/g)].map((m) => m[1]).sort()).toEqual(['EtcdStore', 'KvServer', 'Store', 'StoreError'])
