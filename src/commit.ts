@@ -4,6 +4,7 @@
 import type { Op } from './codec/ops.js'
 import { StoreError } from './errors.js'
 import type { Keyspace } from './keyspace.js'
+import type { MemoryBudget } from './memory-budget.js'
 import type { Persistence } from './persistence/persistence.js'
 import type { ChangeHub } from './watch.js'
 
@@ -34,6 +35,8 @@ export class CommitFunnel {
   #lastResult: unknown
   /** Last committed sequence number. */
   seq = 0
+  /** Admits each write against `maxMemoryBytes` before it is logged; set once by the store. */
+  budget: MemoryBudget | undefined
 
   /** `onLogGrown` runs after a commit that made the persistence want a compaction. */
   constructor(persist: Persistence, ks: Keyspace, hub: ChangeHub, onLogGrown: () => void) {
@@ -54,8 +57,40 @@ export class CommitFunnel {
     throw new StoreError('KV_IO', 'an earlier write failed; reopen the store to recover', { cause: failure })
   }
 
-  /** Commit `ops` as one record; the promise settles when it is durable under the sync policy. */
+  /**
+   * Commit `ops` as one record; the promise settles when it is durable under the sync policy.
+   * @throws {@link StoreError} `KV_OUT_OF_MEMORY` when the memory budget refuses the write
+   *   (before anything is logged; evictions it needs are logged first, as their own record).
+   */
   commit(ops: Op[]): Promise<void> {
+    this.budget?.admit(ops)
+    return this.#commit(ops)
+  }
+
+  /**
+   * Evict `keys` (present, chosen by the budget): one record of deletes, published with
+   * reason `'evicted'`. A failure of this record poisons the log, so the write that needed
+   * the room fails too; its own promise reports it.
+   */
+  evict(keys: readonly string[]): void {
+    const ops: Op[] = keys.map((key) => ({ t: 'del', key }))
+    const seq = this.seq + 1
+    const done = this.#persist.log(seq, ops)
+    done.catch(() => undefined)
+    if (this.#persist.failure !== undefined) return
+    this.seq = seq
+    const hub = this.#hub
+    for (const op of ops) {
+      if (this.#ks.apply(op, seq) === true && hub.size > 0) hub.publish({ type: 'delete', key: (op as { key: string }).key, version: seq, reason: 'evicted' })
+    }
+  }
+
+  /** Log (and apply) ops the budget does not judge: deletes of keys replay already evicted. */
+  commitUnbudgeted(ops: Op[]): Promise<void> {
+    return this.#commit(ops)
+  }
+
+  #commit(ops: Op[]): Promise<void> {
     const seq = this.seq + 1
     const done = this.#persist.log(seq, ops)
     if (this.#persist.failure !== undefined) return done

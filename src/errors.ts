@@ -31,6 +31,12 @@ export type ErrorCode =
   | 'KV_IO'
   /** A networked backend (etcd) did not answer within its timeout, or lost the connection; the cause says which. */
   | 'KV_UNAVAILABLE'
+  /**
+   * A write would take the store past `maxMemoryBytes` and the `evictionPolicy` could not make
+   * room (`'noeviction'`, or too few keys the policy may evict). Nothing was logged or applied;
+   * reads and deletes keep working.
+   */
+  | 'KV_OUT_OF_MEMORY'
 
 /**
  * The one error class kvstore throws (and rejects with).

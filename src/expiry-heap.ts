@@ -63,6 +63,16 @@ export class ExpiryHeap {
     return top
   }
 
+  /** Key of the entry at heap slot `i` (`0 <= i < size`), for random sampling; may be stale. */
+  keyAt(i: number): string {
+    return this.#keys[i] as string
+  }
+
+  /** Time of the entry at heap slot `i` (`0 <= i < size`). */
+  timeAt(i: number): number {
+    return this.#times[i] as number
+  }
+
   clear(): void {
     this.#times = []
     this.#keys = []

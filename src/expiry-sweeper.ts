@@ -41,7 +41,7 @@ export class ExpirySweeper {
     const hub = this.#hub
     this.removed += this.#ks.purgeExpired(
       budgetMs,
-      hub.size === 0 ? undefined : (key) => hub.publish({ type: 'expire', key, version: this.#seq() }),
+      hub.size === 0 ? undefined : (key) => hub.publish({ type: 'expire', key, version: this.#seq(), reason: 'expired' }),
     )
   }
 

@@ -10,7 +10,7 @@ export type {
   SnapshotResult,
   StoreStats,
 } from './store.js'
-export type { StoreOptions, SyncPolicy, RecoveryMode, SnapshotFormatName, ProgressEvent } from './options.js'
+export type { StoreOptions, SyncPolicy, RecoveryMode, SnapshotFormatName, ProgressEvent, EvictionPolicy, MemoryOptions } from './options.js'
 export { StoreError, isStoreError } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { Value } from './value-check.js'
@@ -19,7 +19,7 @@ export type { RecoveryStats } from './recovery.js'
 // Handles passed to callbacks and returned by methods: types only, never constructed by users.
 export type { Transaction } from './transaction.js'
 export type { AtomicOperation, AtomicResult } from './atomic.js'
-export type { ChangeFeed, Change, WatchOptions } from './watch.js'
+export type { ChangeFeed, Change, RemovalReason, WatchOptions } from './watch.js'
 export type { RangeBounds } from './memtable.js'
 
 // The command language also has its own entry, `kvstore/commands`; re-exported here so

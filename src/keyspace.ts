@@ -1,10 +1,14 @@
 // The in-memory state of a store: the memtable (keys, values, versions, expiry times), the
 // expiry heap, and the one `apply(op, seq)` that both live writes and WAL replay go through,
-// so replay reproduces exactly the state that was served.
+// so replay reproduces exactly the state that was served. The same apply keeps the memory
+// account (`memoryBytes`, formula in eviction/entry-size.ts) and the access stamps eviction
+// samples, so both agree between live writes and replay.
 import type { Clock } from './clock.js'
 import type { Op } from './codec/ops.js'
 import { KvHash, KvList } from './collections.js'
 import { StoreError } from './errors.js'
+import { AccessTracker } from './eviction/access-tracker.js'
+import { elementBytes, fieldBytes, keyBytes, valueBytes } from './eviction/entry-size.js'
 import { ExpiryHeap } from './expiry-heap.js'
 import { compileGlob } from './glob.js'
 import { prefixBounds } from './key.js'
@@ -47,15 +51,20 @@ export function toInteger(key: string, v: unknown): number {
 /**
  * Keys, values, versions and expiry of one store, in memory.
  *
- * Invariant: every entry with an expiry has an entry in the heap (the heap may hold stale
+ * Invariants: every entry with an expiry has an entry in the heap (the heap may hold stale
  * ones, checked on pop). `generation` is bumped when the whole table is replaced, since
- * versions from before are not comparable with those after.
+ * versions from before are not comparable with those after. `memoryBytes` is the sum of
+ * {@link Keyspace.entryBytes} over the table; `#collectionBytes` holds, for each list or
+ * hash key, the bytes of its elements.
  */
 export class Keyspace {
   readonly #clock: Clock
   readonly #expiry = new ExpiryHeap()
   #mt = new Memtable()
   #generation = 0
+  #bytes = 0
+  #collectionBytes = new Map<string, number>()
+  #access: AccessTracker | undefined
 
   constructor(clock: Clock) {
     this.#clock = clock
@@ -76,16 +85,179 @@ export class Keyspace {
     return this.#clock.now()
   }
 
+  /** Bytes the table counts for against `maxMemoryBytes` (README "Memory and eviction"). */
+  get memoryBytes(): number {
+    return this.#bytes
+  }
+
+  /** Access stamps for LRU or LFU eviction, or `undefined` when the policy needs none. */
+  get access(): AccessTracker | undefined {
+    return this.#access
+  }
+
+  /** Keep access stamps of `kind` from now on (`undefined`: none). Existing keys start unstamped (coldest). */
+  trackAccess(kind: 'lru' | 'lfu' | undefined): void {
+    if (kind === this.#access?.kind) return
+    this.#access = kind === undefined ? undefined : new AccessTracker(kind, this.#clock)
+  }
+
+  /** A read of `key` (present): refresh its access stamp. O(1). */
+  touch(key: string): void {
+    this.#access?.touch(key)
+  }
+
+  /** Bytes the entry at `key` counts for, or 0 when it is absent. */
+  entryBytes(key: string): number {
+    const v = this.#mt.get(key)
+    return v === undefined ? 0 : this.#bytesOf(key, v)
+  }
+
+  /**
+   * The memory account from scratch: the sum of {@link Keyspace.entryBytes} over every entry,
+   * walking every element of every collection. O(total size). For tests of the incremental
+   * account, and for {@link Keyspace.install}.
+   * @internal
+   */
+  recomputeMemoryBytes(): number {
+    let total = 0
+    this.#mt.forEach({}, (key, v) => {
+      total += keyBytes(key) + storedBytes(v)
+    })
+    return total
+  }
+
+  /**
+   * An upper bound of how many bytes `ops` add to `memoryBytes` when applied in order (0 when
+   * they add none). Exact for one op; for several, each op's growth is measured against the
+   * current state and only growth counts, which never underestimates.
+   */
+  growthOf(ops: readonly Op[]): number {
+    let growth = 0
+    for (let i = 0; i < ops.length; i++) {
+      const g = this.#growthOf(ops[i] as Op)
+      if (g > 0) growth += g
+    }
+    return growth
+  }
+
+  #growthOf(op: Op): number {
+    const mt = this.#mt
+    switch (op.t) {
+      case 'set':
+        return keyBytes(op.key) + storedBytes(op.value) - this.entryBytes(op.key)
+      case 'push': {
+        let g = mt.has(op.key) ? 0 : keyBytes(op.key)
+        for (const v of op.values) g += elementBytes(v)
+        return g
+      }
+      case 'hset': {
+        const h = mt.get(op.key)
+        let g = h === undefined ? keyBytes(op.key) : 0
+        for (let i = 0; i < op.fields.length; i++) {
+          const f = op.fields[i] as string
+          g += fieldBytes(f, op.values[i])
+          if (h instanceof KvHash && h.has(f)) g -= fieldBytes(f, h.get(f))
+        }
+        return g
+      }
+      case 'lset': {
+        const list = mt.get(op.key)
+        const old = list instanceof KvList ? list.at(op.index) : undefined
+        return elementBytes(op.value) - (old === undefined ? 0 : elementBytes(old))
+      }
+      default:
+        return 0
+    }
+  }
+
+  /** A random key, uniformly, or `undefined` when the table is empty. Expected O(1). */
+  randomKey(): string | undefined {
+    const pos = this.#mt.randomPosition(Math.random)
+    return pos < 0 ? undefined : this.#mt.keyAt(pos)
+  }
+
+  /**
+   * A random key that carries an expiry, or `undefined` after `tries` misses: a random slot of
+   * the expiry heap, checked against the table (the heap holds stale entries).
+   */
+  randomExpiringKey(tries: number): string | undefined {
+    const heap = this.#expiry
+    for (let t = 0; t < tries && heap.size > 0; t++) {
+      const i = Math.floor(Math.random() * heap.size)
+      const key = heap.keyAt(i)
+      if (this.#expiresExactlyAt(key, heap.timeAt(i))) return key
+    }
+    return undefined
+  }
+
+  /**
+   * The key with the soonest expiry that `skip` does not refuse, or `undefined`. Stale heap
+   * entries met on the way are dropped; refused ones are kept.
+   */
+  soonestExpiringKey(skip: (key: string) => boolean): string | undefined {
+    const heap = this.#expiry
+    const kept: [number, string][] = []
+    let found: string | undefined
+    while (heap.size > 0) {
+      const time = heap.peekTime()
+      const key = heap.pop()
+      if (!this.#expiresExactlyAt(key, time)) continue
+      kept.push([time, key])
+      if (!skip(key)) {
+        found = key
+        break
+      }
+    }
+    for (const [time, key] of kept) heap.push(time, key)
+    return found
+  }
+
+  /** Whether `key` carries an expiry (expired or not). */
+  hasExpiry(key: string): boolean {
+    const pos = this.#mt.indexOf(key)
+    return pos >= 0 && this.#mt.expiresAtAt(pos) !== 0
+  }
+
+  #expiresExactlyAt(key: string, time: number): boolean {
+    const pos = this.#mt.indexOf(key)
+    return pos >= 0 && this.#mt.expiresAtAt(pos) === time
+  }
+
+  /** Bytes of the present entry `key` holding `v`. */
+  #bytesOf(key: string, v: unknown): number {
+    if (typeof v === 'object' && v !== null && isCollection(v)) return keyBytes(key) + (this.#collectionBytes.get(key) ?? 0)
+    return keyBytes(key) + valueBytes(v)
+  }
+
+  /** Remove `key` with its account and stamp; false when it was absent. */
+  #remove(key: string): boolean {
+    const v = this.#mt.get(key)
+    if (v === undefined) return false
+    this.#bytes -= this.#bytesOf(key, v)
+    if (typeof v === 'object' && v !== null && isCollection(v)) this.#collectionBytes.delete(key)
+    this.#access?.forget(key)
+    return this.#mt.delete(key)
+  }
+
   /** Replace the whole table (open from a snapshot, load). Keys already expired are dropped. */
   install(mt: Memtable, onExpire?: (key: string) => void): void {
     this.#generation++
     this.#mt = mt
     this.#expiry.clear()
-    if (mt.expiringCount > 0) {
-      mt.forEach({}, (key, _v, _ver, exp) => {
-        if (exp !== 0) this.#expiry.push(exp, key)
-      })
-    }
+    this.#access?.clear()
+    this.#collectionBytes = new Map()
+    let total = 0
+    mt.forEach({}, (key, v, _ver, exp) => {
+      if (exp !== 0) this.#expiry.push(exp, key)
+      if (typeof v === 'object' && v !== null && isCollection(v)) {
+        const n = collectionBytes(v)
+        this.#collectionBytes.set(key, n)
+        total += keyBytes(key) + n
+      } else {
+        total += keyBytes(key) + valueBytes(v)
+      }
+    })
+    this.#bytes = total
     this.purgeExpired(Infinity, onExpire)
   }
 
@@ -125,6 +297,7 @@ export class Keyspace {
     }
     const v = mt.valueAt(pos)
     if (!(v instanceof kind)) throw wrongType(key, want)
+    this.#access?.touch(key)
     return v
   }
 
@@ -136,12 +309,27 @@ export class Keyspace {
   apply(op: Op, seq: number): unknown {
     const mt = this.#mt
     switch (op.t) {
-      case 'set':
+      case 'set': {
+        const old = mt.get(op.key)
+        if (old !== undefined) {
+          this.#bytes -= this.#bytesOf(op.key, old)
+          if (typeof old === 'object' && old !== null && isCollection(old)) this.#collectionBytes.delete(op.key)
+        }
+        if (typeof op.value === 'object' && op.value !== null && isCollection(op.value)) {
+          // Only a log written by hand holds a collection in a set; account it all the same.
+          const n = collectionBytes(op.value)
+          this.#collectionBytes.set(op.key, n)
+          this.#bytes += keyBytes(op.key) + n
+        } else {
+          this.#bytes += keyBytes(op.key) + valueBytes(op.value)
+        }
         mt.set(op.key, op.value, seq, op.expiresAt)
         if (op.expiresAt !== 0) this.#expiry.push(op.expiresAt, op.key)
+        this.#access?.touch(op.key)
         return true
+      }
       case 'del':
-        return mt.delete(op.key)
+        return this.#remove(op.key)
       case 'expire': {
         const pos = mt.indexOf(op.key)
         if (pos < 0) return false
@@ -152,49 +340,94 @@ export class Keyspace {
       case 'clear':
         mt.clear()
         this.#expiry.clear()
+        this.#bytes = 0
+        this.#collectionBytes = new Map()
+        this.#access?.clear()
         return undefined
       case 'push': {
         const list = this.#mutable(op.key, seq, KvList)
-        if (op.left) for (const v of op.values) list.pushLeft(v)
-        else for (const v of op.values) list.pushRight(v)
+        let added = 0
+        if (op.left) {
+          for (const v of op.values) {
+            list.pushLeft(v)
+            added += elementBytes(v)
+          }
+        } else {
+          for (const v of op.values) {
+            list.pushRight(v)
+            added += elementBytes(v)
+          }
+        }
+        this.#grow(op.key, added)
         return list.length
       }
       case 'pop': {
         const list = this.#mutable(op.key, seq, KvList)
         const popped: unknown[] = []
-        for (let i = 0; i < op.count && list.length > 0; i++) popped.push(copyOut(op.left ? list.popLeft() : list.popRight()))
-        if (list.length === 0) mt.delete(op.key)
+        let removed = 0
+        for (let i = 0; i < op.count && list.length > 0; i++) {
+          const v = op.left ? list.popLeft() : list.popRight()
+          removed += elementBytes(v)
+          popped.push(copyOut(v))
+        }
+        this.#grow(op.key, -removed)
+        if (list.length === 0) this.#remove(op.key)
         return popped
       }
-      case 'lset':
+      case 'lset': {
         // Live writes check the index first; only a damaged log gets here with a bad one.
-        if (!this.#mutable(op.key, seq, KvList).set(op.index, op.value)) {
+        const list = this.#mutable(op.key, seq, KvList)
+        const old = list.at(op.index)
+        if (!list.set(op.index, op.value)) {
           throw new StoreError('KV_CORRUPT', `lset index ${op.index} out of range for ${JSON.stringify(op.key)}`)
         }
+        this.#grow(op.key, elementBytes(op.value) - elementBytes(old))
         return true
+      }
       case 'ltrim': {
         const list = this.#mutable(op.key, seq, KvList)
+        this.#grow(op.key, -trimmedBytes(list, op.start, op.stop))
         list.trim(op.start, op.stop)
-        if (list.length === 0) mt.delete(op.key)
+        if (list.length === 0) this.#remove(op.key)
         return true
       }
       case 'hset': {
         const h = this.#mutable(op.key, seq, KvHash)
         let added = 0
+        let delta = 0
         for (let i = 0; i < op.fields.length; i++) {
-          if (!h.has(op.fields[i] as string)) added++
-          h.set(op.fields[i] as string, op.values[i])
+          const f = op.fields[i] as string
+          if (h.has(f)) delta -= fieldBytes(f, h.get(f))
+          else added++
+          h.set(f, op.values[i])
+          delta += fieldBytes(f, op.values[i])
         }
+        this.#grow(op.key, delta)
         return added
       }
       case 'hdel': {
         const h = this.#mutable(op.key, seq, KvHash)
         let removed = 0
-        for (const f of op.fields) if (h.delete(f)) removed++
-        if (h.size === 0) mt.delete(op.key)
+        let freed = 0
+        for (const f of op.fields) {
+          const v = h.get(f)
+          if (h.delete(f)) {
+            removed++
+            freed += fieldBytes(f, v)
+          }
+        }
+        this.#grow(op.key, -freed)
+        if (h.size === 0) this.#remove(op.key)
         return removed
       }
     }
+  }
+
+  /** The collection at `key` (present) grew by `delta` element bytes. */
+  #grow(key: string, delta: number): void {
+    if (delta === 0) return
+    this.#bytes += delta
+    this.#collectionBytes.set(key, (this.#collectionBytes.get(key) ?? 0) + delta)
   }
 
   /**
@@ -216,7 +449,7 @@ export class Keyspace {
       if (pos >= 0) {
         const exp = mt.expiresAtAt(pos)
         if (exp !== 0 && exp <= now) {
-          mt.delete(key)
+          this.#remove(key)
           removed++
           onExpire?.(key)
         }
@@ -254,9 +487,12 @@ export class Keyspace {
   #mutable<C extends Collection>(key: string, seq: number, kind: new (items: [], epoch: number) => C): C {
     const mt = this.#mt
     const pos = mt.indexOf(key)
+    this.#access?.touch(key)
     if (pos < 0) {
       const fresh = new kind([], mt.epoch)
       mt.set(key, fresh, seq, 0)
+      this.#bytes += keyBytes(key)
+      this.#collectionBytes.set(key, 0)
       return fresh
     }
     let c = mt.valueAt(pos) as C
@@ -285,4 +521,32 @@ export function typeOf(v: unknown): 'string' | 'number' | 'boolean' | 'null' | '
       if (v instanceof KvHash) return 'hash'
       return 'json'
   }
+}
+
+/** Bytes of a stored value without its key: element bytes of a collection, else {@link valueBytes}. */
+function storedBytes(v: unknown): number {
+  return typeof v === 'object' && v !== null && isCollection(v) ? collectionBytes(v) : valueBytes(v)
+}
+
+/** Element bytes of a list or hash, walked in full. */
+function collectionBytes(c: Collection): number {
+  let n = 0
+  if (c instanceof KvList) for (const v of c) n += elementBytes(v)
+  else for (const [f, v] of c) n += fieldBytes(f, v)
+  return n
+}
+
+/** Bytes of the elements LTRIM `start` `stop` removes from `list` (the same index rules as {@link KvList.trim}). O(removed). */
+function trimmedBytes(list: KvList, start: number, stop: number): number {
+  const len = list.length
+  let from = start < 0 ? Math.max(0, len + start) : start
+  let to = stop < 0 ? len + stop : Math.min(stop, len - 1)
+  if (from >= len || from > to) {
+    from = len
+    to = len - 1
+  }
+  let n = 0
+  for (let i = 0; i < from && i < len; i++) n += elementBytes(list.at(i))
+  for (let i = Math.max(to + 1, from); i < len; i++) n += elementBytes(list.at(i))
+  return n
 }

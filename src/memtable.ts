@@ -549,6 +549,30 @@ export class Memtable extends Table {
     this.#index.set(c.keys[i] as string, value)
   }
 
+  /**
+   * A uniformly random position, or -1 when empty. Expected O(1): a random chunk and a
+   * random slot below the largest chunk size, retried when the slot is past the chunk's end
+   * (rejection sampling, so every key is equally likely whatever the chunk sizes). Chunks
+   * hold at least a quarter of the load, so a try succeeds with probability at least 1/8.
+   * `random` returns numbers in [0, 1).
+   */
+  randomPosition(random: () => number): number {
+    if (this.count === 0) return -1
+    if (this.#pendKeys.length !== 0) this.#flush()
+    const chunks = this.chunks
+    const n = chunks.length
+    if (n === 1) return Math.floor(random() * (chunks[0] as Chunk).keys.length)
+    const slots = 2 * this.#load
+    for (let tries = 0; ; tries++) {
+      const ci = Math.floor(random() * n)
+      const len = (chunks[ci] as Chunk).keys.length
+      const i = Math.floor(random() * slots)
+      if (i < len) return ci * POS_SHIFT + i
+      // Bounded: after many misses (astronomically unlikely) take a slot of this chunk.
+      if (tries >= 64) return ci * POS_SHIFT + Math.floor(random() * len)
+    }
+  }
+
   /** Remove `key`; true when it was there. */
   delete(key: string): boolean {
     if (!this.#index.delete(key)) return false

@@ -1,6 +1,7 @@
 import { checkFunction, checkOneOf, checkOptionsObject, describeValue, positiveInt } from './arguments.js'
 import { systemClock, type Clock } from './clock.js'
 import { StoreError } from './errors.js'
+import { EVICTION_POLICIES, type EvictionPolicy } from './eviction/policy.js'
 import type { Fs } from './fs/fs.js'
 import { nodeFs } from './fs/node-fs.js'
 import { DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from './snapshot/format.js'
@@ -9,6 +10,8 @@ import type { SyncPolicy } from './wal/writer.js'
 
 /** When a write's promise resolves, relative to the disk (see {@link StoreOptions.sync}); declared by the WAL writer. */
 export type { SyncPolicy } from './wal/writer.js'
+
+export type { EvictionPolicy } from './eviction/policy.js'
 
 /** What open does when the WAL is damaged in the middle (a torn tail is always repaired). */
 export type RecoveryMode = 'strict' | 'point-in-time' | 'salvage'
@@ -99,6 +102,24 @@ export interface StoreOptions {
    */
   slidingTtlMs?: number
   /**
+   * Memory budget: the most bytes the keys and values may count for, as `stats().memoryBytes`
+   * reports them (encoded key and value bytes plus a fixed overhead per entry and per list or
+   * hash element; README "Memory and eviction"). A write that would exceed it first evicts
+   * keys under `evictionPolicy`, or fails with `KV_OUT_OF_MEMORY`. Open keeps it too: WAL
+   * replay evicts as it goes. `0` means no budget. Change it at runtime with `store.configure()`.
+   * @defaultValue 0
+   */
+  maxMemoryBytes?: number
+  /**
+   * What a write that would exceed `maxMemoryBytes` does (Redis `maxmemory-policy`, same
+   * names and meanings): `'noeviction'` fails it with `KV_OUT_OF_MEMORY`; `'allkeys-lru'`,
+   * `'volatile-lru'`, `'allkeys-lfu'`, `'volatile-lfu'`, `'volatile-ttl'` and
+   * `'allkeys-random'` evict keys first (`volatile-*`: only keys with a TTL). Evictions are
+   * logged deletes, seen by `watch()` with `reason: 'evicted'`. Ignored while `maxMemoryBytes` is 0.
+   * @defaultValue `'noeviction'`
+   */
+  evictionPolicy?: EvictionPolicy
+  /**
    * Permission bits of the files kvstore creates (WAL segments, snapshots, the store file),
    * set exactly; directories it creates get the same bits plus search (x) wherever read is
    * allowed (0o640 gives 0o750). A file a snapshot replaces keeps its own mode unless this
@@ -131,6 +152,8 @@ export const DEFAULTS = {
   snapshotFormat: 'binary',
   expirySweepIntervalMs: 100,
   slidingTtlMs: 0,
+  maxMemoryBytes: 0,
+  evictionPolicy: 'noeviction',
 } as const
 
 /** {@link StoreOptions} checked, with every default filled in. */
@@ -149,6 +172,8 @@ export interface ResolvedOptions {
   readonly snapshotFormat: SnapshotFormatName
   readonly expirySweepIntervalMs: number
   readonly slidingTtlMs: number
+  readonly maxMemoryBytes: number
+  readonly evictionPolicy: EvictionPolicy
   /** File mode asked for, or undefined for the defaults. */
   readonly fileMode: number | undefined
   /** Directory mode derived from `fileMode`, or undefined for the default. */
@@ -161,7 +186,7 @@ export interface ResolvedOptions {
 const OPTION_KEYS = [
   'dir', 'file', 'sync', 'syncIntervalMs', 'recovery', 'maxKeyBytes', 'maxValueBytes', 'maxBatchBytes',
   'compactThresholdBytes', 'snapshotIntervalMs', 'snapshotFormat', 'expirySweepIntervalMs', 'slidingTtlMs',
-  'mode', 'clock', 'onProgress', 'fs',
+  'maxMemoryBytes', 'evictionPolicy', 'mode', 'clock', 'onProgress', 'fs',
 ] as const satisfies readonly (keyof StoreOptions)[]
 
 /** A batch is one WAL record, so it can be no larger than a record may be. */
@@ -218,10 +243,34 @@ export function resolveOptions(o: StoreOptions): ResolvedOptions {
     snapshotFormat: checkOneOf('snapshotFormat', o.snapshotFormat, ['binary', 'json']) ?? DEFAULTS.snapshotFormat,
     expirySweepIntervalMs: optionalInt(o, 'expirySweepIntervalMs', true) ?? DEFAULTS.expirySweepIntervalMs,
     slidingTtlMs: optionalInt(o, 'slidingTtlMs', true) ?? DEFAULTS.slidingTtlMs,
+    ...resolveMemoryOptions(o),
     fileMode,
     dirMode: fileMode === undefined ? undefined : fileMode | ((fileMode & 0o444) >> 2),
     clock: o.clock ?? systemClock,
     onProgress: o.onProgress,
     fs: o.fs ?? nodeFs,
+  }
+}
+
+/** What {@link resolveMemoryOptions} checks: the memory options, at open or in `store.configure()`. */
+export interface MemoryOptions {
+  /** See {@link StoreOptions.maxMemoryBytes}. */
+  maxMemoryBytes?: number
+  /** See {@link StoreOptions.evictionPolicy}. */
+  evictionPolicy?: EvictionPolicy
+}
+
+/**
+ * `maxMemoryBytes` and `evictionPolicy` of `o` checked, with `fallback` for those not given.
+ * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for a negative, fractional or non-number
+ *   budget, or an unknown policy (the message names the closest one).
+ */
+export function resolveMemoryOptions(
+  o: MemoryOptions,
+  fallback: { readonly maxMemoryBytes: number; readonly evictionPolicy: EvictionPolicy } = DEFAULTS,
+): { maxMemoryBytes: number; evictionPolicy: EvictionPolicy } {
+  return {
+    maxMemoryBytes: o.maxMemoryBytes === undefined ? fallback.maxMemoryBytes : positiveInt('maxMemoryBytes', o.maxMemoryBytes, true),
+    evictionPolicy: checkOneOf('evictionPolicy', o.evictionPolicy, EVICTION_POLICIES) ?? fallback.evictionPolicy,
   }
 }

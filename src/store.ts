@@ -12,8 +12,9 @@ import { Gate } from './gate.js'
 import { ExpirySweeper } from './expiry-sweeper.js'
 import { copyOut, isCollection, Keyspace } from './keyspace.js'
 import { Limits } from './limits.js'
+import { MemoryBudget } from './memory-budget.js'
 import type { RangeBounds } from './memtable.js'
-import { resolveOptions, type ProgressEvent, type ResolvedOptions, type SnapshotFormatName, type StoreOptions } from './options.js'
+import { resolveMemoryOptions, resolveOptions, type MemoryOptions, type ProgressEvent, type ResolvedOptions, type SnapshotFormatName, type StoreOptions } from './options.js'
 import { createPersistence } from './persistence/create.js'
 import { Maintenance } from './maintenance.js'
 import type { Persistence, SnapshotResult } from './persistence/persistence.js'
@@ -59,6 +60,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
   readonly #values: ValueOps<V>
   readonly #collections: CollectionOps<V>
   readonly #sweeper: ExpirySweeper
+  readonly #budget: MemoryBudget
   readonly #host: TransactionHost
   #closed = false
   #closing: Promise<void> | undefined
@@ -87,6 +89,17 @@ export class Store<V = unknown> implements KeyValueStore<V> {
       running: () => !this.#closed && this.#closing === undefined,
     })
     this.#sweeper = new ExpirySweeper(this.#ks, this.#hub, () => this.#funnel.seq, () => !this.#closed && this.#gate.idle)
+    this.#budget = new MemoryBudget(
+      this.#ks,
+      {
+        evict: (keys) => this.#funnel.evict(keys),
+        purgeExpired: () => this.#sweeper.purge(1),
+        logRemoved: (ops) => this.#funnel.commitUnbudgeted(ops),
+      },
+      o.maxMemoryBytes,
+      o.evictionPolicy,
+    )
+    this.#funnel.budget = this.#budget
     // The transaction host is a closure, not public methods: nothing internal is reachable.
     const limits = this.#limits
     this.#host = {
@@ -138,7 +151,10 @@ export class Store<V = unknown> implements KeyValueStore<V> {
   }
 
   async #init(): Promise<void> {
-    this.#funnel.seq = await this.#persist.open(this.#ks)
+    this.#funnel.seq = await this.#persist.open(this.#ks, this.#budget)
+    // Keys replay evicted are logged as deletes before open resolves: the state served is the durable one.
+    await this.#budget.logReplayEvictions()
+    this.#budget.enforce()
     const o = this.#o
     this.#sweeper.start(o.expirySweepIntervalMs)
     this.#maintenance.start(o.snapshotIntervalMs)
@@ -691,7 +707,33 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     if (typeof path !== 'string' || path === '') {
       throw new StoreError('KV_INVALID_ARGUMENT', `load path must be a non-empty string, got ${describeValue(path)}`)
     }
-    return this.#maintenance.load(path)
+    const loaded = await this.#maintenance.load(path)
+    // Loaded contents may exceed the budget: evict (logged) unless the policy is 'noeviction'.
+    await this.#gate.write(async () => this.#budget.enforce())
+    return loaded
+  }
+
+  /**
+   * Change the memory budget or the eviction policy of an open store (Redis `CONFIG SET
+   * maxmemory` / `maxmemory-policy`); options not given keep their value. Not persisted:
+   * the next open uses the options it is given. A lower budget evicts at once under an
+   * evicting policy (logged like any eviction); under `'noeviction'` writes that add bytes
+   * fail until deletes make room.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for a bad value or an unknown key; `KV_CLOSED`.
+   */
+  configure(options: MemoryOptions): Promise<void> {
+    let next: ReturnType<typeof resolveMemoryOptions>
+    try {
+      this.#checkOpen()
+      checkOptionsObject('configure option', options, ['maxMemoryBytes', 'evictionPolicy'])
+      next = resolveMemoryOptions(options, { maxMemoryBytes: this.#budget.maxBytes, evictionPolicy: this.#budget.policy })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#gate.write(async () => {
+      this.#budget.configure(next.maxMemoryBytes, next.evictionPolicy)
+      if (this.#persist.failure === undefined) this.#budget.enforce()
+    })
   }
 
   /**
@@ -758,6 +800,10 @@ export class Store<V = unknown> implements KeyValueStore<V> {
       snapshots: this.#maintenance.snapshots,
       compactions: this.#maintenance.compactions,
       expiredRemoved: this.#sweeper.removed,
+      memoryBytes: this.#ks.memoryBytes,
+      maxMemoryBytes: this.#budget.maxBytes,
+      evictionPolicy: this.#budget.policy,
+      evictedKeys: this.#budget.evictedKeys,
       recovery: p.recovery,
       failure: this.#persist.failure?.message,
     }

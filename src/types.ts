@@ -1,7 +1,7 @@
 // Public types of the Store API that are not owned by one part (options live in
 // options.ts, changes in watch.ts, snapshot results in persistence/persistence.ts).
 import type { RecoveryStats } from './recovery.js'
-import type { SyncPolicy } from './options.js'
+import type { EvictionPolicy, SyncPolicy } from './options.js'
 
 /** Options for {@link Store.set}. */
 export interface SetOptions {
@@ -50,6 +50,17 @@ export interface StoreStats {
   readonly snapshots: number
   readonly compactions: number
   readonly expiredRemoved: number
+  /**
+   * Bytes the keys and values count for against `maxMemoryBytes` (README "Memory and eviction").
+   * Kept by `Store`; `undefined` from `EtcdStore`, which has no memory budget.
+   */
+  readonly memoryBytes?: number
+  /** The memory budget in bytes, 0 = none. `Store` only. */
+  readonly maxMemoryBytes?: number
+  /** The eviction policy in force. `Store` only. */
+  readonly evictionPolicy?: EvictionPolicy
+  /** Keys evicted to keep the budget since open (evictions during open's replay included). `Store` only. */
+  readonly evictedKeys?: number
   /** What open found; `undefined` for memory and file mode. */
   readonly recovery: RecoveryStats | undefined
   /** Set once a write or fsync failed: the store then rejects writes until reopened. */

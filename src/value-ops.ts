@@ -35,6 +35,7 @@ export class ValueOps<V> {
     if (v === undefined || (mt.expiringCount > 0 && this.#ks.live(key) < 0)) return undefined
     if (this.#slidingTtlMs > 0 && mt.expiringCount > 0) this.#slide(key)
     if (typeof v === 'object' && v !== null && isCollection(v)) throw wrongType(key, 'a plain value')
+    this.#ks.touch(key)
     return copyOut<V>(v)
   }
 

@@ -3,15 +3,25 @@ import type { Op } from './codec/ops.js'
 import { StoreError } from './errors.js'
 import { copyOut } from './keyspace.js'
 
+/**
+ * Why a key went away, on `delete` and `expire` changes: `'deleted'` by a write (`delete`,
+ * a batch or transaction delete, or a list/hash op that left it empty), `'evicted'` by the
+ * memory budget (`maxMemoryBytes`), `'expired'` by its TTL.
+ */
+export type RemovalReason = 'deleted' | 'evicted' | 'expired'
+
 /** A committed change, from {@link ChangeFeed}. */
 export type Change =
   | { readonly type: 'set'; readonly key: string; readonly value: unknown; readonly version: number }
-  /** The key was deleted (or a list/hash op left it empty). */
-  | { readonly type: 'delete'; readonly key: string; readonly version: number }
+  /**
+   * The key was removed by a write (`reason: 'deleted'`) or evicted to keep the memory budget
+   * (`reason: 'evicted'`; the eviction is a logged delete with its own version).
+   */
+  | { readonly type: 'delete'; readonly key: string; readonly version: number; readonly reason: 'deleted' | 'evicted' }
   /** A list or hash op changed the key's collection. */
   | { readonly type: 'update'; readonly key: string; readonly version: number }
   /** Active or lazy expiry removed the key. `version` is the store's sequence number at the time. */
-  | { readonly type: 'expire'; readonly key: string; readonly version: number }
+  | { readonly type: 'expire'; readonly key: string; readonly version: number; readonly reason: 'expired' }
   /** Every key was removed (`clear`) or replaced (`load`); `key` is ''. */
   | { readonly type: 'clear'; readonly key: string; readonly version: number }
 
@@ -224,11 +234,11 @@ export class ChangeHub {
         // Bytes are copied like every read: a consumer must not reach the stored array.
         return this.publish({ type: 'set', key: op.key, value: copyOut(op.value), version: seq })
       case 'del':
-        return this.publish({ type: 'delete', key: op.key, version: seq })
+        return this.publish({ type: 'delete', key: op.key, version: seq, reason: 'deleted' })
       case 'clear':
         return this.publish({ type: 'clear', key: '', version: seq })
       default:
-        return this.publish(stillExists ? { type: 'update', key: op.key, version: seq } : { type: 'delete', key: op.key, version: seq })
+        return this.publish(stillExists ? { type: 'update', key: op.key, version: seq } : { type: 'delete', key: op.key, version: seq, reason: 'deleted' })
     }
   }
 

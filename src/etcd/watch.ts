@@ -113,7 +113,7 @@ export class EtcdWatcher {
       if (e.type === 'DELETE') {
         const prev = e.prevKv === undefined ? undefined : decodeRecord(e.prevKv.value)
         const expired = prev !== undefined && prev.expiresAt !== 0 && prev.expiresAt <= now
-        this.#hub.publish({ type: expired ? 'expire' : 'delete', key, version: rev })
+        this.#hub.publish(expired ? { type: 'expire', key, version: rev, reason: 'expired' } : { type: 'delete', key, version: rev, reason: 'deleted' })
         continue
       }
       const rec = decodeRecord(e.kv.value)

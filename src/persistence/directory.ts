@@ -5,6 +5,7 @@ import { DirLock } from '../dir-lock.js'
 import { StoreError } from '../errors.js'
 import type { Fs } from '../fs/fs.js'
 import type { Keyspace } from '../keyspace.js'
+import type { MemoryBudget } from '../memory-budget.js'
 import type { Memtable } from '../memtable.js'
 import type { ProgressEvent, RecoveryMode, SnapshotFormatName, SyncPolicy } from '../options.js'
 import { recoverDirectory, type RecoveryStats } from '../recovery.js'
@@ -74,7 +75,7 @@ export class DirectoryPersistence implements Persistence {
     return this.#loggedSeq !== this.#savedSeq
   }
 
-  async open(keyspace: Keyspace): Promise<number> {
+  async open(keyspace: Keyspace, budget: MemoryBudget): Promise<number> {
     const { fs } = this.#o
     const dir = this.path
     let existed
@@ -103,9 +104,14 @@ export class DirectoryPersistence implements Persistence {
         limits: this.#o.limits,
         ...(this.#o.fileMode === undefined ? {} : { fileMode: this.#o.fileMode }),
         onProgress: this.#o.onProgress,
-        loadSnapshot: (mt) => keyspace.install(mt),
+        loadSnapshot: (mt) => {
+          keyspace.install(mt)
+          budget.replayRestart()
+          budget.replaySettle()
+        },
         applyOps: (ops, seq) => {
-          for (const op of ops) keyspace.apply(op, seq)
+          for (const op of ops) budget.replayApply(op, seq)
+          budget.replaySettle()
         },
       })
       this.#wal = rec.writer

@@ -4,6 +4,7 @@ import { DirLock } from '../dir-lock.js'
 import { StoreError } from '../errors.js'
 import type { Fs } from '../fs/fs.js'
 import type { Keyspace } from '../keyspace.js'
+import type { MemoryBudget } from '../memory-budget.js'
 import type { Memtable } from '../memtable.js'
 import type { ProgressEvent } from '../options.js'
 import { formatFor, loadSnapshotFile } from '../snapshot/io.js'
@@ -49,7 +50,7 @@ export class FilePersistence implements Persistence {
     return this.#loggedSeq !== this.#savedSeq
   }
 
-  async open(keyspace: Keyspace): Promise<number> {
+  async open(keyspace: Keyspace, budget: MemoryBudget): Promise<number> {
     const fs = this.#o.fs
     // Two links to one file share one lock: lock the real file's name.
     let real = this.path
@@ -66,6 +67,8 @@ export class FilePersistence implements Persistence {
       if (fs.stat(this.path) === undefined) return 0
       const loaded = await loadSnapshotFile(fs, this.path, this.#o.onProgress, 0, undefined, this.#o.limits)
       keyspace.install(loaded.memtable)
+      budget.replayRestart()
+      budget.replaySettle()
       this.#loggedSeq = this.#savedSeq = Math.max(loaded.seq, loaded.maxVersion)
       return this.#loggedSeq
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { Op } from '../codec/ops.js'
 import { StoreError } from '../errors.js'
 import type { Keyspace } from '../keyspace.js'
+import type { MemoryBudget } from '../memory-budget.js'
 import type { Memtable } from '../memtable.js'
 import type { Persistence, PersistenceStats, PointInTime, SnapshotResult } from './persistence.js'
 
@@ -14,7 +15,7 @@ export class MemoryPersistence implements Persistence {
   readonly wantsCompaction = false
   readonly unsaved = false
 
-  async open(_keyspace: Keyspace): Promise<number> {
+  async open(_keyspace: Keyspace, _budget: MemoryBudget): Promise<number> {
     return 0
   }
 

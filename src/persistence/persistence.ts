@@ -3,6 +3,7 @@
 // itself never branches on its mode.
 import type { Op } from '../codec/ops.js'
 import type { Keyspace } from '../keyspace.js'
+import type { MemoryBudget } from '../memory-budget.js'
 import type { Memtable, MemtableReader } from '../memtable.js'
 import type { SnapshotFormatName, SyncPolicy } from '../options.js'
 import type { RecoveryStats } from '../recovery.js'
@@ -54,8 +55,12 @@ export interface Persistence {
   /** True when writes were made since the last save (file mode) or compaction (dir mode). */
   readonly unsaved: boolean
 
-  /** Fill `keyspace` from disk (snapshot, then WAL replay). Resolves with the last seq. */
-  open(keyspace: Keyspace): Promise<number>
+  /**
+   * Fill `keyspace` from disk (snapshot, then WAL replay). Resolves with the last seq. Replayed
+   * ops go through `budget` (`replayApply`, `replaySettle` after each record or snapshot,
+   * `replayRestart` when replay starts over), which keeps the memory budget as it goes.
+   */
+  open(keyspace: Keyspace, budget: MemoryBudget): Promise<number>
   /** Log `ops` as record `seq`; the promise settles when the record is durable under the sync policy. */
   log(seq: number, ops: readonly Op[]): Promise<void>
   /**

@@ -67,7 +67,7 @@ describe.each(backends)('watch: $name', (backend) => {
       { type: 'set', key: 'n', value: null, version: 0 },
       { type: 'set', key: 'b', value: new Uint8Array([1, 2]), version: 0 },
       { type: 'set', key: 'i', value: 5, version: 0 },
-      { type: 'delete', key: 'o', version: 0 },
+      { type: 'delete', key: 'o', version: 0, reason: 'deleted' },
     ])
     expect('value' in (got[4] as Change)).toBe(false)
     ;((got[2] as { value: Uint8Array }).value)[0] = 9

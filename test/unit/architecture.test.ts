@@ -147,7 +147,8 @@ describe('emitted declarations', () => {
       expect(exported('index.d.ts')).toEqual(
         [
           'AtomicOperation', 'AtomicResult', 'BatchOp', 'Change', 'ChangeFeed', 'Clock', 'CommandContext', 'CommandSpec', 'Entry',
-          'ErrorCode', 'KeyType', 'KeyValueStore', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats', 'Reply', 'ScanOptions', 'Session',
+          'ErrorCode', 'EvictionPolicy', 'KeyType', 'KeyValueStore', 'MemoryOptions', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats',
+          'RemovalReason', 'Reply', 'ScanOptions', 'Session',
           'SetOptions', 'SnapshotFormatName', 'SnapshotResult', 'Store', 'StoreError', 'StoreOptions', 'StoreStats', 'SyncPolicy',
           'Transaction', 'Value', 'WatchOptions', 'commands', 'createSession', 'isStoreError', 'quote', 'tokenize',
         ].sort(),

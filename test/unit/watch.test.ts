@@ -76,7 +76,7 @@ describe('watch', () => {
       { type: 'set', key: 'n', value: null, version: 2 },
       { type: 'set', key: 'b', value: new Uint8Array([1, 2]), version: 3 },
       { type: 'set', key: 'i', value: 5, version: 4 },
-      { type: 'delete', key: 'o', version: 5 },
+      { type: 'delete', key: 'o', version: 5, reason: 'deleted' },
     ])
     expect('value' in (got[4] as Change)).toBe(false)
   })
@@ -107,7 +107,7 @@ describe('watch', () => {
     expect(await drain(feed)).toEqual([
       { type: 'set', key: 'n', value: 1, version: 3 },
       { type: 'set', key: 'n', value: 2, version: 4 },
-      { type: 'delete', key: 'n', version: 5 },
+      { type: 'delete', key: 'n', version: 5, reason: 'deleted' },
     ])
   })
 
@@ -185,7 +185,7 @@ describe('watch', () => {
     expect(await s.count()).toBe(0) // count sweeps due keys
     expect(await drain(feed)).toEqual([
       { type: 'set', key: 't', value: 1, version: 1 },
-      { type: 'expire', key: 't', version: 1 },
+      { type: 'expire', key: 't', version: 1, reason: 'expired' },
     ])
   })
 
