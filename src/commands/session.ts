@@ -26,6 +26,57 @@ function lockFor(store: object): RwLock {
   return lock
 }
 
+/** One session's WATCH state, as the other sessions of the store see it. */
+interface WatchFlag {
+  /** Set when a session's command changed one of the watched keys. */
+  dirty: boolean
+}
+
+/** Per store: watched key -> the sessions watching it (weakly: a dropped session is forgotten). */
+type Watchers = Map<string, Set<WeakRef<WatchFlag>>>
+
+// Sessions over the same store share who watches which key. A version compare alone
+// misses a key created and deleted again after WATCH (absent both times), which Redis
+// counts as touched; so a session's write command that changes the version of a watched
+// key marks every watcher of that key dirty.
+const storeWatchers = new WeakMap<object, Watchers>()
+
+function watchersFor(store: object): Watchers {
+  let w = storeWatchers.get(store)
+  if (w === undefined) storeWatchers.set(store, (w = new Map()))
+  return w
+}
+
+interface WatchEntry {
+  watchers: Watchers
+  keys: Set<string>
+  ref: WeakRef<WatchFlag>
+}
+
+function forget({ watchers, keys, ref }: WatchEntry): void {
+  for (const key of keys) {
+    const set = watchers.get(key)
+    set?.delete(ref)
+    if (set?.size === 0) watchers.delete(key)
+  }
+  keys.clear()
+}
+
+// A session dropped while watching (a client that disconnected) leaves the registry here.
+const dropped = new FinalizationRegistry<WatchEntry>(forget)
+
+/**
+ * Redis's text for an unknown command: the name (up to 128 chars), then each argument
+ * quoted and followed by a space while the list is under 128 chars, each cut to what is
+ * left. Redis formats them as C strings, so each also ends at its first NUL.
+ */
+function unknownCommand(args: readonly string[]): string {
+  const c = (s: string, max: number) => s.slice(0, max).split('\0', 1)[0] as string
+  let rest = ''
+  for (let i = 1; i < args.length && rest.length < 128; i++) rest += `'${c(args[i] as string, 128 - rest.length)}' `
+  return `unknown command '${c(args[0] as string, 128)}', with args beginning with: ${rest}`
+}
+
 /**
  * Create a session over `store`. Commands follow Redis semantics where Redis has
  * them; replies are structured ({@link Reply}).
@@ -43,14 +94,54 @@ export function createSession(store: CommandStore): Session {
   const lock = lockFor(store)
   let queue: string[][] | undefined
   let queueError = false
+  const watchers = watchersFor(store)
   let watched = new Map<string, number | undefined>()
+  let flag: WatchFlag = { dirty: false }
+  let entry: WatchEntry = { watchers, keys: new Set(), ref: new WeakRef(flag) }
   let exited = false
+
+  function watchKey(key: string): void {
+    if (entry.keys.size === 0) dropped.register(flag, entry, flag)
+    entry.keys.add(key)
+    let set = watchers.get(key)
+    if (set === undefined) watchers.set(key, (set = new Set()))
+    set.add(entry.ref)
+  }
+
+  function unwatchAll(): void {
+    if (entry.keys.size > 0) {
+      dropped.unregister(flag)
+      forget(entry)
+      flag = { dirty: false }
+      entry = { watchers, keys: new Set(), ref: new WeakRef(flag) }
+    }
+    flag.dirty = false
+    watched = new Map()
+  }
 
   async function runOne(words: readonly string[]): Promise<Reply> {
     const spec = commands.get((words[0] as string).toUpperCase())
+    if (spec?.name === 'UNWATCH') return OK
     if (spec?.run === undefined) return error('ERR', `unknown command '${words[0] as string}'`)
+    const run = spec.run
+    const args = words.slice(1)
     try {
-      return await spec.run(ctx, words.slice(1))
+      // Every word may be a key: a word that is not one keeps its version, so no harm.
+      const keys = watchers.size === 0 || !spec.flags.some((f) => f === 'write' || f === 'admin') ? [] : [...new Set(args)].filter((k) => watchers.has(k))
+      if (keys.length === 0) return await run(ctx, args)
+      const before = await Promise.all(keys.map((k) => store.version(k)))
+      try {
+        return await run(ctx, args)
+      } finally {
+        const after = await Promise.all(keys.map((k) => store.version(k)))
+        keys.forEach((k, i) => {
+          if (after[i] === before[i]) return
+          for (const ref of watchers.get(k) ?? []) {
+            const w = ref.deref()
+            if (w !== undefined) w.dirty = true
+          }
+        })
+      }
     } catch (err) {
       return toErrorReply(err)
     }
@@ -62,9 +153,11 @@ export function createSession(store: CommandStore): Session {
     queue = undefined
     queueError = false
     const w = watched
-    watched = new Map()
+    const dirty = flag.dirty
+    unwatchAll()
     if (aborted) return error('EXECABORT', 'Transaction discarded because of previous errors.')
     return lock.write(async () => {
+      if (dirty) return array(null)
       for (const [key, version] of w) {
         if ((await store.version(key)) !== version) return array(null)
       }
@@ -80,11 +173,17 @@ export function createSession(store: CommandStore): Session {
     const spec = commands.get(name)
     if (spec === undefined) {
       if (queue !== undefined) queueError = true
-      const rest = args.slice(1).map((a) => `'${a}'`).join(' ')
-      return error('ERR', `unknown command '${args[0] as string}', with args beginning with: ${rest}`)
+      return error('ERR', unknownCommand(args))
     }
     const arity = checkArity(spec, args.length)
     if (arity !== undefined) {
+      // Redis: a rejected EXEC discards the transaction (if any) and the watches, and says why.
+      if (name === 'EXEC') {
+        queue = undefined
+        queueError = false
+        unwatchAll()
+        return error('EXECABORT', `Transaction discarded because of: ${arity.type === 'error' ? arity.message : ''}`)
+      }
       if (queue !== undefined) queueError = true
       return arity
     }
@@ -100,18 +199,24 @@ export function createSession(store: CommandStore): Session {
         if (queue === undefined) return error('ERR', 'DISCARD without MULTI')
         queue = undefined
         queueError = false
-        watched = new Map()
+        unwatchAll()
         return OK
       case 'WATCH':
         if (queue !== undefined) return error('ERR', 'WATCH inside MULTI is not allowed')
         try {
-          for (const key of args.slice(1)) if (!watched.has(key)) watched.set(key, await store.version(key))
+          for (const key of args.slice(1)) {
+            if (watched.has(key)) continue
+            watched.set(key, await store.version(key))
+            watchKey(key)
+          }
         } catch (err) {
           return toErrorReply(err)
         }
         return OK
       case 'UNWATCH':
-        watched = new Map()
+        // Inside MULTI, Redis queues UNWATCH (a no-op by then: EXEC checks the watches first).
+        if (queue !== undefined) break
+        unwatchAll()
         return OK
       case 'HELP':
         return helpText(args[1])

@@ -53,12 +53,34 @@ function notInteger(): never {
   throw new ReplyError(error('ERR', 'value is not an integer or out of range', 'KV_NOT_INTEGER'))
 }
 
-/** Parse a Redis integer argument (`ERR value is not an integer or out of range` otherwise). */
-function int(word: string): number {
-  if (!/^-?\d{1,16}$/.test(word)) notInteger()
-  const n = Number(word)
-  if (!Number.isSafeInteger(n)) notInteger()
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
+/**
+ * Parse a Redis integer argument: canonical decimal (no sign but `-`, no leading zeros, not
+ * `-0`) within int64, as Redis's string2ll reads it; `ERR value is not an integer or out of
+ * range` otherwise.
+ */
+function int64(word: string): bigint {
+  if (!/^(0|-?[1-9]\d{0,18})$/.test(word)) notInteger()
+  const n = BigInt(word)
+  if (n < INT64_MIN || n > INT64_MAX) notInteger()
   return n
+}
+
+/** An integer argument that must be a safe integer (kvstore's integers are; int64 beyond that is out of range). */
+function int(word: string): number {
+  const n = int64(word)
+  if (n < BigInt(Number.MIN_SAFE_INTEGER) || n > BigInt(Number.MAX_SAFE_INTEGER)) notInteger()
+  return Number(n)
+}
+
+/** A list index: any int64, clamped to the safe range (no list is that long, so the meaning is kept). */
+function index(word: string): number {
+  const n = int64(word)
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER
+  if (n < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER
+  return Number(n)
 }
 
 /** Render any stored value as the string a Redis client shows. */
@@ -100,16 +122,22 @@ async function set(ctx: CommandContext, args: string[]): Promise<Reply> {
   const [key, value, ...rest] = args as [string, string, ...string[]]
   const opts: SetOptions = {}
   let get = false
+  // As in Redis, the options are read first and the expire time checked after: a syntax
+  // error anywhere wins over a bad number.
+  let expire: { word: string; unitMs: number } | undefined
   for (let i = 0; i < rest.length; i++) {
     const o = (rest[i] as string).toUpperCase()
-    if ((o === 'EX' || o === 'PX') && i + 1 < rest.length && opts.ttl === undefined && !opts.keepTtl) {
-      opts.ttl = ttlMs(rest[++i] as string, o === 'EX' ? 1000 : 1, 'set')
+    const unitMs = o === 'EX' ? 1000 : 1
+    // Repeating the same one (EX 1 EX 2) is allowed, the last wins; EX with PX is not.
+    if ((o === 'EX' || o === 'PX') && i + 1 < rest.length && (expire === undefined || expire.unitMs === unitMs) && !opts.keepTtl) {
+      expire = { word: rest[++i] as string, unitMs }
     } else if (o === 'NX' && !opts.ifExists) opts.ifNotExists = true
     else if (o === 'XX' && !opts.ifNotExists) opts.ifExists = true
-    else if (o === 'KEEPTTL' && opts.ttl === undefined) opts.keepTtl = true
+    else if (o === 'KEEPTTL' && expire === undefined) opts.keepTtl = true
     else if (o === 'GET') get = true
     else syntaxError()
   }
+  if (expire !== undefined) opts.ttl = ttlMs(expire.word, expire.unitMs, 'set')
   const old = get ? await ctx.store.get(key) : undefined
   const written = await ctx.store.set(key, value, opts)
   if (get) return bulkOf(old)
@@ -178,7 +206,10 @@ function infoText(ctx: CommandContext): string {
 }
 
 const specs: CommandSpec[] = [
-  { name: 'PING', arity: -1, flags: ['readonly'], syntax: 'PING [message]', summary: 'Reply PONG, or the message.', run: async (_c, a) => (a.length > 0 ? bulk(a[0] as string) : status('PONG')) },
+  { name: 'PING', arity: -1, flags: ['readonly'], syntax: 'PING [message]', summary: 'Reply PONG, or the message.', run: async (_c, a) => {
+    if (a.length > 1) return error('ERR', "wrong number of arguments for 'ping' command")
+    return a.length > 0 ? bulk(a[0] as string) : status('PONG')
+  } },
   { name: 'ECHO', arity: 2, flags: ['readonly'], syntax: 'ECHO message', summary: 'Reply the message.', run: async (_c, a) => bulk(a[0] as string) },
   { name: 'SET', arity: -3, flags: ['write'], syntax: 'SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]', summary: 'Store a string value.', run: set },
   { name: 'GET', arity: 2, flags: ['readonly'], syntax: 'GET key', summary: 'Value of key, or (nil).', run: async (c, a) => bulkOf(await c.store.get(a[0] as string)) },
@@ -210,22 +241,29 @@ const specs: CommandSpec[] = [
   { name: 'RPUSH', arity: -3, flags: ['write'], syntax: 'RPUSH key element [element ...]', summary: 'Push at the tail; reply the length.', run: async (c, a) => integer(await c.store.rpush(a[0] as string, ...a.slice(1))) },
   { name: 'LPOP', arity: -2, flags: ['write'], syntax: 'LPOP key [count]', summary: 'Pop from the head.', run: async (c, a) => popCmd(c, a, true) },
   { name: 'RPOP', arity: -2, flags: ['write'], syntax: 'RPOP key [count]', summary: 'Pop from the tail.', run: async (c, a) => popCmd(c, a, false) },
-  { name: 'LRANGE', arity: 4, flags: ['readonly'], syntax: 'LRANGE key start stop', summary: 'Elements start..stop (negative from the end).', run: async (c, a) => array((await c.store.lrange(a[0] as string, int(a[1] as string), int(a[2] as string))).map((v) => bulk(show(v)))) },
+  { name: 'LRANGE', arity: 4, flags: ['readonly'], syntax: 'LRANGE key start stop', summary: 'Elements start..stop (negative from the end).', run: async (c, a) => array((await c.store.lrange(a[0] as string, index(a[1] as string), index(a[2] as string))).map((v) => bulk(show(v)))) },
   { name: 'LLEN', arity: 2, flags: ['readonly'], syntax: 'LLEN key', summary: 'Length of a list.', run: async (c, a) => integer(await c.store.llen(a[0] as string)) },
-  { name: 'LINDEX', arity: 3, flags: ['readonly'], syntax: 'LINDEX key index', summary: 'Element at index.', run: async (c, a) => bulkOf(await c.store.lindex(a[0] as string, int(a[1] as string))) },
+  { name: 'LINDEX', arity: 3, flags: ['readonly'], syntax: 'LINDEX key index', summary: 'Element at index.', run: async (c, a) => {
+    // Redis looks the key up before it reads the index: a missing key is (nil) and another
+    // type WRONGTYPE, whatever the index.
+    const t = await c.store.type(a[0] as string)
+    if (t === undefined) return NIL
+    if (t !== 'list') return error('WRONGTYPE', 'Operation against a key holding the wrong kind of value', 'KV_WRONG_TYPE')
+    return bulkOf(await c.store.lindex(a[0] as string, index(a[1] as string)))
+  } },
   {
     name: 'LSET', arity: 4, flags: ['write'], syntax: 'LSET key index element', summary: 'Replace the element at index.',
     run: async (c, a) => {
       const key = a[0] as string
       if (!(await c.store.has(key))) return error('ERR', 'no such key')
       const len = await c.store.llen(key)
-      const i = int(a[1] as string)
+      const i = index(a[1] as string)
       if (i >= len || i < -len) return error('ERR', 'index out of range')
       await c.store.lset(key, i, a[2] as string)
       return OK
     },
   },
-  { name: 'LTRIM', arity: 4, flags: ['write'], syntax: 'LTRIM key start stop', summary: 'Keep only elements start..stop.', run: async (c, a) => (await c.store.ltrim(a[0] as string, int(a[1] as string), int(a[2] as string)), OK) },
+  { name: 'LTRIM', arity: 4, flags: ['write'], syntax: 'LTRIM key start stop', summary: 'Keep only elements start..stop.', run: async (c, a) => (await c.store.ltrim(a[0] as string, index(a[1] as string), index(a[2] as string)), OK) },
   {
     name: 'HSET', arity: -4, flags: ['write'], syntax: 'HSET key field value [field value ...]', summary: 'Set hash fields; reply how many were new.',
     run: async (c, a) => {
@@ -298,9 +336,15 @@ async function expireCmd(c: CommandContext, a: string[], unit: number): Promise<
 }
 
 async function popCmd(c: CommandContext, a: string[], left: boolean): Promise<Reply> {
-  if (a.length > 2) syntaxError()
+  if (a.length > 2) return error('ERR', `wrong number of arguments for '${left ? 'lpop' : 'rpop'}' command`)
   if (a.length === 1) return bulkOf(await (left ? c.store.lpop(a[0] as string) : c.store.rpop(a[0] as string)))
-  const n = int(a[1] as string)
+  // Redis reads the count as a positive int64 and gives this one message for anything else.
+  let n: number
+  try {
+    n = index(a[1] as string)
+  } catch {
+    n = -1
+  }
   if (n < 0) return error('ERR', 'value is out of range, must be positive')
   if (!(await c.store.has(a[0] as string))) return array(null)
   return array((await c.store.popMany(a[0] as string, n, left)).map((v) => bulk(show(v))))

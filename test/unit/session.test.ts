@@ -75,7 +75,7 @@ describe('commands', () => {
       '1',
       "ERR wrong number of arguments for 'get' command",
       "ERR wrong number of arguments for 'get' command",
-      "ERR unknown command 'NOPE', with args beginning with: 'x'",
+      "ERR unknown command 'NOPE', with args beginning with: 'x' ",
     ])
   })
 
