@@ -13,7 +13,7 @@ export type CommandStore = Pick<
   | 'lpush' | 'rpush' | 'lpop' | 'rpop' | 'popMany' | 'lrange' | 'llen' | 'lindex' | 'lset' | 'ltrim'
   | 'hset' | 'hget' | 'hdel' | 'hgetall' | 'hlen' | 'hexists'
   | 'snapshot' | 'load' | 'compact' | 'stats'
->
+> & Partial<Pick<Store<unknown>, 'configure'>>
 
 /** What a command handler may use. */
 export interface CommandContext {
@@ -169,6 +169,59 @@ async function rangeCmd(ctx: CommandContext, args: string[]): Promise<Reply> {
   return array(out)
 }
 
+/** Parameters CONFIG knows, with how to read each from the store's stats. */
+const CONFIG_PARAMS: readonly [string, (st: ReturnType<CommandStore['stats']>) => string][] = [
+  ['maxmemory', (st) => String(st.maxMemoryBytes ?? 0)],
+  ['maxmemory-policy', (st) => st.evictionPolicy ?? 'noeviction'],
+]
+
+/** Redis memory units (`memtoll`): b, k = 1000, kb = 1024, m, mb, g, gb. */
+const MEMORY_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 }
+
+function configCmd(ctx: CommandContext, args: string[]): Promise<Reply> | Reply {
+  const sub = (args[0] as string).toUpperCase()
+  if (sub === 'GET') {
+    if (args.length < 2) throw new ReplyError(error('ERR', "wrong number of arguments for 'config|get' command"))
+    const st = ctx.store.stats()
+    const out: Reply[] = []
+    for (const [name, read] of CONFIG_PARAMS) {
+      // Exact names, and the trailing-* patterns clients use (`CONFIG GET maxmemory*`).
+      const hit = args.slice(1).some((p) => {
+        const q = p.toLowerCase()
+        return q === name || q === '*' || (q.endsWith('*') && name.startsWith(q.slice(0, -1)))
+      })
+      if (hit) out.push(bulk(name), bulk(read(st)))
+    }
+    return array(out)
+  }
+  if (sub === 'SET') return configSet(ctx, args.slice(1))
+  throw new ReplyError(error('ERR', `unknown subcommand '${args[0] as string}'. Try CONFIG GET or CONFIG SET.`))
+}
+
+async function configSet(ctx: CommandContext, pairs: string[]): Promise<Reply> {
+  if (pairs.length === 0 || pairs.length % 2 !== 0) throw new ReplyError(error('ERR', "wrong number of arguments for 'config|set' command"))
+  const options: { maxMemoryBytes?: number; evictionPolicy?: string } = {}
+  for (let i = 0; i < pairs.length; i += 2) {
+    const name = (pairs[i] as string).toLowerCase()
+    const value = pairs[i + 1] as string
+    if (name === 'maxmemory') {
+      const m = /^(\d{1,16})([a-z]*)$/i.exec(value)
+      const unit = m === null ? undefined : MEMORY_UNITS[(m[2] as string).toLowerCase()]
+      const bytes = m === null || unit === undefined ? Number.NaN : Number(m[1]) * unit
+      if (!Number.isSafeInteger(bytes)) throw new ReplyError(error('ERR', "CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"))
+      options.maxMemoryBytes = bytes
+    } else if (name === 'maxmemory-policy') {
+      options.evictionPolicy = value.toLowerCase()
+    } else {
+      throw new ReplyError(error('ERR', `Unknown option or number of arguments for CONFIG SET - '${pairs[i] as string}'`))
+    }
+  }
+  const store = ctx.store
+  if (store.configure === undefined) throw new ReplyError(error('ERR', 'CONFIG SET is not supported by this store (it has no memory budget)'))
+  await store.configure(options as Parameters<NonNullable<CommandStore['configure']>>[0])
+  return OK
+}
+
 function infoText(ctx: CommandContext): string {
   const st = ctx.store.stats()
   const rec = st.recovery
@@ -177,6 +230,12 @@ function infoText(ctx: CommandContext): string {
     `keys:${st.keys}`,
     `expiring_keys:${st.expiringKeys}`,
     `expired_removed:${st.expiredRemoved}`,
+    // Redis's names; evicted_keys is in Redis's Stats section, kept here beside the budget.
+    '# Memory',
+    `used_memory:${st.memoryBytes ?? 0}`,
+    `maxmemory:${st.maxMemoryBytes ?? 0}`,
+    `maxmemory_policy:${st.evictionPolicy ?? 'noeviction'}`,
+    `evicted_keys:${st.evictedKeys ?? 0}`,
     '# Persistence',
     `mode:${st.mode}`,
     `path:${st.path ?? ''}`,
@@ -309,6 +368,7 @@ const specs: CommandSpec[] = [
     return status(`Compacted ${r.entries} keys (seq ${r.seq})`)
   } },
   { name: 'INFO', arity: -1, flags: ['readonly'], syntax: 'INFO', summary: 'Counters, persistence and recovery report.', run: async (c) => bulk(infoText(c)) },
+  { name: 'CONFIG', arity: -2, flags: ['admin'], syntax: 'CONFIG GET parameter [parameter ...] | CONFIG SET parameter value [parameter value ...]', summary: 'Read or change maxmemory and maxmemory-policy (Redis units: 64mb, 1gb).', run: async (c, a) => configCmd(c, a) },
   { name: 'MULTI', arity: 1, flags: ['session'], syntax: 'MULTI', summary: 'Start queuing commands for EXEC.' },
   { name: 'EXEC', arity: 1, flags: ['session'], syntax: 'EXEC', summary: 'Run the queued commands; (nil) if a watched key changed.' },
   { name: 'DISCARD', arity: 1, flags: ['session'], syntax: 'DISCARD', summary: 'Drop the queued commands.' },
