@@ -4,6 +4,7 @@
 // durability barrier when the server makes replies durable (group commit of a pipeline).
 import type { Socket } from 'node:net'
 import { error, type Reply } from '../commands/reply.js'
+import { appliesAtCall } from '../commands/call-order.js'
 import { createSession, type Session } from '../commands/session.js'
 import type { CommandStore } from '../commands/table.js'
 import { CONNECTION_COMMANDS, PRE_AUTH_COMMANDS, type ClientHandle, type ServerHandle } from './connection-commands.js'
@@ -25,6 +26,8 @@ export interface ConnectionHost extends ServerHandle {
 
 /** Replies are sent once this many characters are waiting, even mid-batch. */
 const SEND_AT_CHARS = 64 * 1024
+/** Most requests started and not yet answered on one connection (bounds the replies held). */
+const MAX_IN_FLIGHT = 1024
 /** Stop reading a busy client's socket once this much unparsed input waits. */
 const PAUSE_INPUT_AT_BYTES = 1024 * 1024
 
@@ -49,6 +52,8 @@ export class Connection implements ClientHandle {
   #closing = false
   #gone = false
   #lastCommand = ''
+  /** The store applies calls in call order (not an EtcdStore), so requests may overlap. */
+  readonly #callOrder: boolean
   #done: Promise<void>
   #resolveDone!: () => void
 
@@ -59,6 +64,7 @@ export class Connection implements ClientHandle {
     this.#authenticated = host.requirepass === undefined
     this.#parser = new RespParser(this.#limits())
     this.#session = createSession(host.store)
+    this.#callOrder = host.store.stats().mode !== 'etcd'
     this.#done = new Promise((r) => (this.#resolveDone = r))
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
@@ -137,6 +143,8 @@ export class Connection implements ClientHandle {
 
   async #run(): Promise<void> {
     this.#busy = true
+    const inFlight: Promise<WireReply | Buffer | undefined>[] = []
+    let protocolError: string | undefined
     try {
       do {
         this.#more = false
@@ -147,17 +155,27 @@ export class Connection implements ClientHandle {
           } catch (err) {
             if (!(err instanceof RespProtocolError)) throw err
             this.server.counters.protocolErrors++
-            this.#out = encodeReply(errorLine(err.message), this.protocol, this.#out)
+            // Sent after the replies of the requests before it, then the connection closes.
+            protocolError = err.message
             this.#closing = true
             break
           }
           if (req === undefined) break
-          const reply = await this.#dispatch(req)
-          if (Buffer.isBuffer(reply)) {
-            this.#outChunks.push(`${this.#out}$${reply.length}\r\n`, reply, '\r\n')
-            this.#out = ''
-          } else if (reply !== undefined) this.#out = encodeReply(reply, this.protocol, this.#out)
+          if (this.#appliesAtCall(req)) {
+            // Issued now, answered in order later: the store applies calls in call order.
+            inFlight.push(this.#dispatch(req))
+            if (inFlight.length < MAX_IN_FLIGHT) continue
+            if (!(await this.#collect(inFlight))) return
+          } else {
+            if (!(await this.#collect(inFlight))) return
+            this.#emit(await this.#dispatch(req))
+          }
           if (this.#out.length >= SEND_AT_CHARS && !(await this.#send())) return
+        }
+        if (!(await this.#collect(inFlight))) return
+        if (protocolError !== undefined) {
+          this.#out = encodeReply(errorLine(protocolError), this.protocol, this.#out)
+          protocolError = undefined
         }
         if (!(await this.#send())) return
       } while (this.#more && !this.#closing && !this.#gone)
@@ -170,6 +188,38 @@ export class Connection implements ClientHandle {
     }
     if (this.#closing) this.#end()
     else this.#socket.resume()
+  }
+
+  /**
+   * True when `req` may start before the replies of the requests before it: a store command
+   * that makes its store calls when run (`appliesAtCall`), outside MULTI, on a store that
+   * applies calls in call order. An EtcdStore orders calls per key only, so there every
+   * request waits for the one before.
+   */
+  #appliesAtCall(req: RespRequest): boolean {
+    if (!this.#callOrder || req.args === undefined || req.binary !== undefined || !this.#authenticated || this.#session.inTransaction) return false
+    const name = (req.args[0] as string).toUpperCase()
+    return !CONNECTION_COMMANDS.has(name) && appliesAtCall(req.args)
+  }
+
+  /**
+   * Await the replies of requests in flight, in issue order, and queue them for sending; send
+   * as they pile up, so a slow reader holds at most one send's worth of encoded replies.
+   * False when the connection had to be closed.
+   */
+  async #collect(inFlight: Promise<WireReply | Buffer | undefined>[]): Promise<boolean> {
+    for (const p of inFlight.splice(0)) {
+      this.#emit(await p)
+      if (this.#out.length >= SEND_AT_CHARS && !(await this.#send())) return false
+    }
+    return true
+  }
+
+  #emit(reply: WireReply | Buffer | undefined): void {
+    if (Buffer.isBuffer(reply)) {
+      this.#outChunks.push(`${this.#out}$${reply.length}\r\n`, reply, '\r\n')
+      this.#out = ''
+    } else if (reply !== undefined) this.#out = encodeReply(reply, this.protocol, this.#out)
   }
 
   /** Run one request: its reply, raw bytes for a bulk reply (ECHO/PING of bytes), or none. */

@@ -60,9 +60,10 @@ describe('RespParser', () => {
   it('keeps words that are not UTF-8 as bytes (Latin-1 in args), so ECHO can send them back', () => {
     const raw = Buffer.from([0xff, 0x00, 0xc3])
     const [req] = parseAll(frame(['ECHO', raw]))
-    expect(req?.args).toEqual(['ECHO', raw.toString('latin1')])
-    expect(req?.binary?.[1]).toEqual(raw)
-    expect(req?.binary?.[0]).toBeUndefined()
+    if (req?.args === undefined) throw new Error('no request')
+    expect(req.args).toEqual(['ECHO', raw.toString('latin1')])
+    expect(req.binary?.[1]).toEqual(raw)
+    expect(req.binary?.[0]).toBeUndefined()
     expect(parseAll(Buffer.from([0x47, 0x45, 0x54, 0x20, 0xff, 0x0d, 0x0a]))).toEqual([{ invalid: NOT_TEXT }])
   })
 

@@ -1,8 +1,9 @@
 import { connect, type Socket } from 'node:net'
-import Redis from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, type KvServer, type ServerOptions } from '../../src/server/index.js'
-import { Store, type StoreOptions } from '../../src/store.js'
+import type { StoreOptions } from '../../src/options.js'
+import { Store } from '../../src/store.js'
 import { MemFs } from '../helpers/mem-fs.js'
 
 const DIR = '/db'
@@ -21,7 +22,7 @@ async function serve(storeOptions: StoreOptions = {}, serverOptions: ServerOptio
   return { store, server, port }
 }
 
-function client(port: number, options: ConstructorParameters<typeof Redis>[0] & object = {}): Redis {
+function client(port: number, options: RedisOptions = {}): Redis {
   const r = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 0, retryStrategy: () => null, ...options })
   r.on('error', () => undefined)
   cleanups.push(async () => r.disconnect())
