@@ -20,6 +20,8 @@ import type { ChangeFeed, WatchOptions } from './watch.js'
 export interface KeyValueStore<V = unknown> {
   /** Value of a live plain key, or `undefined`. `KV_WRONG_TYPE` for a list or hash. */
   get(key: string): Promise<V | undefined>
+  /** Values of many plain keys, in order (`undefined` where missing). */
+  getMany(keys: readonly string[]): Promise<(V | undefined)[]>
   /** Value, version and expiry of a live plain key. */
   getEntry(key: string): Promise<Entry<V> | undefined>
   /** Version of a live key of any type. */

@@ -8,6 +8,7 @@ import { CollectionOps } from './collection-ops.js'
 import { ValueOps } from './value-ops.js'
 import { CommitFunnel, resolved } from './commit.js'
 import { asStoreError, StoreError } from './errors.js'
+import { checkKeyList } from './key-list.js'
 import { Gate } from './gate.js'
 import { ExpirySweeper } from './expiry-sweeper.js'
 import { copyOut, isCollection, Keyspace } from './keyspace.js'
@@ -180,6 +181,24 @@ export class Store<V = unknown> implements KeyValueStore<V> {
       return Promise.reject(err)
     }
     return this.#gate.read(() => this.#values.get(key))
+  }
+
+  /**
+   * Values of `keys`, in the same order (`undefined` for a missing or expired key), all
+   * read at one point in time: no write lands between two of them.
+   *
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` when `keys` is not an array;
+   *   `KV_INVALID_KEY`; `KV_WRONG_TYPE` when a key holds a list or hash; `KV_CLOSED`.
+   */
+  getMany(keys: readonly string[]): Promise<(V | undefined)[]> {
+    let list: string[]
+    try {
+      this.#checkOpen()
+      list = checkKeyList(keys, (k) => this.#limits.key(k))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#gate.read(() => list.map((k) => this.#values.get(k)))
   }
 
   /**

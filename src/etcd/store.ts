@@ -14,6 +14,7 @@ import { StoreError } from '../errors.js'
 import { compileGlob } from '../glob.js'
 import { copyOut, toInteger, wrongType } from '../keyspace.js'
 import { prefixBounds } from '../key.js'
+import { checkKeyList } from '../key-list.js'
 import { Limits } from '../limits.js'
 import type { RangeBounds } from '../memtable.js'
 import type { KeyValueStore } from '../key-value-store.js'
@@ -169,6 +170,18 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
   /** Value at `key`, or `undefined` when missing or expired. @throws {@link StoreError} `KV_WRONG_TYPE` for a list or hash; `KV_INVALID_KEY`; `KV_UNAVAILABLE`; `KV_CLOSED`. */
   async get(key: string): Promise<V | undefined> {
     return (await this.getEntry(key))?.value
+  }
+
+  /**
+   * Values of `keys`, in order (`undefined` where missing or expired). Each key is read as
+   * `get` reads it, concurrently: unlike `Store.getMany` the reads are not one point in
+   * time (use `transaction` for that).
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` when `keys` is not an array; as `get` for each key.
+   */
+  async getMany(keys: readonly string[]): Promise<(V | undefined)[]> {
+    this.#checkOpen()
+    const list = checkKeyList(keys, (k) => this.#limits.key(k))
+    return Promise.all(list.map((k) => this.get(k)))
   }
 
   /** Value, version (etcd mod_revision) and expiry of a live plain key. */

@@ -110,6 +110,14 @@ describe('source layering', () => {
     expect(violations((f) => !f.startsWith('server/') && !f.startsWith('cli/'), (t) => !t.startsWith('server/'))).toEqual([])
   })
 
+  it('the adapters (level/, keyv/) are layers above the store: they use its public modules, and nothing imports them', () => {
+    const publicModules = new Set(['store.ts', 'errors.ts', 'options.ts', 'types.ts', 'scan-options.ts', 'key-value-store.ts', 'arguments.ts', 'key-list.ts'])
+    const adapter = (f: string): boolean => f.startsWith('level/') || f.startsWith('keyv/')
+    expect(violations((f) => f.startsWith('level/'), (t) => t.startsWith('level/') || publicModules.has(t))).toEqual([])
+    expect(violations((f) => f.startsWith('keyv/'), (t) => t.startsWith('keyv/') || publicModules.has(t))).toEqual([])
+    expect(violations((f) => !adapter(f), (t) => !adapter(t))).toEqual([])
+  })
+
   it('store.ts and etcd/store.ts are the only files that wire the parts together', () => {
     const parts = /\b(?:new (?:Keyspace|CommitFunnel|Maintenance|ExpirySweeper|ValueOps|CollectionOps|Gate|ChangeHub|Limits)\b|(?<!function )createPersistence\()/
     const wiring = [...graph.keys()].filter((f) => parts.test(readFileSync(join(SRC, f), 'utf8').replace(/^\s*(\/\/|\*).*$/gm, '')))
@@ -124,7 +132,7 @@ describe('emitted declarations', () => {
     const out = mkdtempSync(join(tmpdir(), 'kvstore-dts-'))
     try {
       await build({
-        entry: { index: join(SRC, 'index.ts'), commands: join(SRC, 'commands/index.ts'), etcd: join(SRC, 'etcd/index.ts'), server: join(SRC, 'server/index.ts') },
+        entry: { index: join(SRC, 'index.ts'), commands: join(SRC, 'commands/index.ts'), etcd: join(SRC, 'etcd/index.ts'), server: join(SRC, 'server/index.ts'), level: join(SRC, 'level/index.ts'), keyv: join(SRC, 'keyv/index.ts') },
         format: ['esm'],
         dts: { only: true },
         outDir: out,
@@ -155,6 +163,8 @@ describe('emitted declarations', () => {
       )
       expect(exported('commands.d.ts')).toEqual(['CommandContext', 'CommandSpec', 'Reply', 'Session', 'commands', 'createSession', 'quote', 'tokenize'])
       expect(exported('etcd.d.ts')).toEqual(['EtcdStore', 'EtcdStoreOptions'])
+      expect(exported('level.d.ts')).toEqual(['KvstoreLevel', 'KvstoreLevelOptions'])
+      expect(exported('keyv.d.ts')).toEqual(['KeyvKvstore', 'KeyvKvstoreOpts'])
       expect(exported('server.d.ts')).toEqual(['KvServer', 'ServerAddress', 'ServerOptions', 'ServerStats', 'ServerStore', 'createServer'])
       // Classes a user can reach are the stores and their error; every other handle is an interface.
       expect([...all.matchAll(/declare class (\w+)/g)].map((m) => m[1]).sort()).toEqual(['EtcdStore', 'KvServer', 'Store', 'StoreError'])
