@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util'
 import * as core from './core.bench.js'
 import * as durability from './durability.bench.js'
 import * as etcd from './etcd.js'
+import * as eviction from './eviction.bench.js'
 import * as memory from './memory.bench.js'
 import * as peers from './peers.bench.js'
 import * as snapshot from './snapshot.bench.js'
@@ -39,6 +40,7 @@ const groups: [string, (ctx: BenchContext) => Promise<Row[]>][] = [
   ['transactions', transactions.run],
   ['peers', peers.run],
   ['memory', memory.run],
+  ['eviction', eviction.run],
   ['etcd', etcd.run],
 ]
 

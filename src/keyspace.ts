@@ -8,7 +8,7 @@ import type { Op } from './codec/ops.js'
 import { KvHash, KvList } from './collections.js'
 import { StoreError } from './errors.js'
 import { AccessTracker } from './eviction/access-tracker.js'
-import { elementBytes, fieldBytes, keyBytes, valueBytes } from './eviction/entry-size.js'
+import { ELEMENT_OVERHEAD_BYTES, ENTRY_OVERHEAD_BYTES, elementBytes, fieldBytes, keyBytes, valueBytes } from './eviction/entry-size.js'
 import { ExpiryHeap } from './expiry-heap.js'
 import { compileGlob } from './glob.js'
 import { prefixBounds } from './key.js'
@@ -132,6 +132,41 @@ export class Keyspace {
    * current state and only growth counts, which never underestimates.
    */
   growthOf(ops: readonly Op[]): number {
+    // A cheap bound first: UTF-16 units × 3 bound UTF-8 bytes, and growth never exceeds what is added.
+    return this.growthBound(ops) === 0 ? 0 : this.#exactGrowthOf(ops)
+  }
+
+  /**
+   * A cheap upper bound of {@link Keyspace.growthOf}: what `ops` add, with strings counted at 3
+   * bytes per UTF-16 unit and nothing subtracted. No lookups, no UTF-8 encoding.
+   */
+  growthBound(ops: readonly Op[]): number {
+    let bound = 0
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as Op
+      switch (op.t) {
+        case 'set':
+          bound += op.key.length * 3 + ENTRY_OVERHEAD_BYTES + valueBound(op.value)
+          break
+        case 'push':
+          bound += op.key.length * 3 + ENTRY_OVERHEAD_BYTES
+          for (const v of op.values) bound += valueBound(v) + ELEMENT_OVERHEAD_BYTES
+          break
+        case 'hset':
+          bound += op.key.length * 3 + ENTRY_OVERHEAD_BYTES
+          for (let j = 0; j < op.fields.length; j++) bound += (op.fields[j] as string).length * 3 + valueBound(op.values[j]) + ELEMENT_OVERHEAD_BYTES
+          break
+        case 'lset':
+          bound += valueBound(op.value) + ELEMENT_OVERHEAD_BYTES
+          break
+        default:
+          break
+      }
+    }
+    return bound
+  }
+
+  #exactGrowthOf(ops: readonly Op[]): number {
     let growth = 0
     for (let i = 0; i < ops.length; i++) {
       const g = this.#growthOf(ops[i] as Op)
@@ -311,17 +346,24 @@ export class Keyspace {
     switch (op.t) {
       case 'set': {
         const old = mt.get(op.key)
-        if (old !== undefined) {
-          this.#bytes -= this.#bytesOf(op.key, old)
-          if (typeof old === 'object' && old !== null && isCollection(old)) this.#collectionBytes.delete(op.key)
-        }
-        if (typeof op.value === 'object' && op.value !== null && isCollection(op.value)) {
-          // Only a log written by hand holds a collection in a set; account it all the same.
-          const n = collectionBytes(op.value)
-          this.#collectionBytes.set(op.key, n)
-          this.#bytes += keyBytes(op.key) + n
+        const value = op.value
+        const oldPlain = old !== undefined && !(typeof old === 'object' && old !== null && isCollection(old))
+        if (oldPlain && !(typeof value === 'object' && value !== null && isCollection(value))) {
+          // The hot overwrite: the key's bytes cancel out.
+          this.#bytes += valueBytes(value) - valueBytes(old)
         } else {
-          this.#bytes += keyBytes(op.key) + valueBytes(op.value)
+          if (old !== undefined) {
+            this.#bytes -= this.#bytesOf(op.key, old)
+            this.#collectionBytes.delete(op.key)
+          }
+          if (typeof value === 'object' && value !== null && isCollection(value)) {
+            // Only a log written by hand holds a collection in a set; account it all the same.
+            const n = collectionBytes(value)
+            this.#collectionBytes.set(op.key, n)
+            this.#bytes += keyBytes(op.key) + n
+          } else {
+            this.#bytes += keyBytes(op.key) + valueBytes(value)
+          }
         }
         mt.set(op.key, op.value, seq, op.expiresAt)
         if (op.expiresAt !== 0) this.#expiry.push(op.expiresAt, op.key)
@@ -521,6 +563,12 @@ export function typeOf(v: unknown): 'string' | 'number' | 'boolean' | 'null' | '
       if (v instanceof KvHash) return 'hash'
       return 'json'
   }
+}
+
+/** At least {@link valueBytes} of `v`, without encoding strings (3 bytes per UTF-16 unit). */
+function valueBound(v: unknown): number {
+  if (typeof v === 'string') return v.length * 3
+  return typeof v === 'object' && v !== null && isCollection(v) ? collectionBytes(v) : valueBytes(v)
 }
 
 /** Bytes of a stored value without its key: element bytes of a collection, else {@link valueBytes}. */

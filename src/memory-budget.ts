@@ -77,6 +77,9 @@ export class MemoryBudget {
     const max = this.#max
     if (max === 0) return
     const ks = this.#ks
+    // Far from the limit, the cheap bound decides; near it, the exact growth.
+    const bound = ks.growthBound(ops)
+    if (bound === 0 || ks.memoryBytes + bound <= max) return
     const growth = ks.growthOf(ops)
     if (growth <= 0 || ks.memoryBytes + growth <= max) return
     if (ks.hasDue) {

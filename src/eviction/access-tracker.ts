@@ -57,13 +57,13 @@ export class AccessTracker {
   }
 
   /**
-   * How good a victim `key` is: higher evicts first. LRU: accesses since the key's last
-   * one (idle time on the logical clock); LFU: `255 − decayed counter`.
+   * How good a victim a key with `stamp` (from {@link AccessTracker.stampOf}) is: higher evicts
+   * first. LRU: accesses since the key's last one (idle time on the logical clock); LFU:
+   * `255 − decayed counter`.
    */
-  score(key: string): number {
-    const stamp = this.#stamps.get(key)
-    if (this.kind === 'lru') return this.#tick - (stamp ?? 0)
-    if (stamp === undefined) return LFU_MAX
+  scoreOf(stamp: number): number {
+    if (this.kind === 'lru') return this.#tick - stamp
+    if (stamp === 0) return LFU_MAX
     return LFU_MAX - lfuDecayed(stamp, Math.floor(this.#clock.now() / MS_PER_MINUTE))
   }
 }

@@ -59,14 +59,16 @@ export class VictimPicker {
       for (let i = 0; i < EVICTION_SAMPLES; i++) {
         const key = volatile ? ks.randomExpiringKey(EVICTION_SAMPLES) : ks.randomKey()
         if (key === undefined) break
-        if (!skip(key)) pool.offer(key, access.score(key), access.stampOf(key))
+        if (skip(key)) continue
+        const stamp = access.stampOf(key)
+        pool.offer(key, access.scoreOf(stamp), stamp)
       }
       for (let c = pool.take(); c !== undefined; c = pool.take()) {
         const { key, stamp } = c
         if (skip(key) || ks.entryBytes(key) === 0 || (volatile && !ks.hasExpiry(key))) continue
         const now = access.stampOf(key)
         if (now !== stamp) {
-          pool.offer(key, access.score(key), now)
+          pool.offer(key, access.scoreOf(now), now)
           continue
         }
         return key
