@@ -30,15 +30,17 @@ function lockFor(store: object): RwLock {
 interface WatchFlag {
   /** Set when a session's command changed one of the watched keys. */
   dirty: boolean
+  /** The version of each watched key when WATCH ran. */
+  readonly versions: Map<string, number | undefined>
 }
 
 /** Per store: watched key -> the sessions watching it (weakly: a dropped session is forgotten). */
 type Watchers = Map<string, Set<WeakRef<WatchFlag>>>
 
-// Sessions over the same store share who watches which key. A version compare alone
-// misses a key created and deleted again after WATCH (absent both times), which Redis
-// counts as touched; so a session's write command that changes the version of a watched
-// key marks every watcher of that key dirty.
+// Sessions over the same store share who watches which key. A version compare at EXEC
+// alone misses a key created and deleted again after WATCH (absent both times), which
+// Redis counts as touched; so after a session's write command names a watched key, the
+// key's version is compared with each watcher's, and a watcher that sees another is dirty.
 const storeWatchers = new WeakMap<object, Watchers>()
 
 function watchersFor(store: object): Watchers {
@@ -96,7 +98,7 @@ export function createSession(store: CommandStore): Session {
   let queueError = false
   const watchers = watchersFor(store)
   let watched = new Map<string, number | undefined>()
-  let flag: WatchFlag = { dirty: false }
+  let flag: WatchFlag = { dirty: false, versions: watched }
   let entry: WatchEntry = { watchers, keys: new Set(), ref: new WeakRef(flag) }
   let exited = false
 
@@ -112,11 +114,10 @@ export function createSession(store: CommandStore): Session {
     if (entry.keys.size > 0) {
       dropped.unregister(flag)
       forget(entry)
-      flag = { dirty: false }
-      entry = { watchers, keys: new Set(), ref: new WeakRef(flag) }
     }
-    flag.dirty = false
     watched = new Map()
+    flag = { dirty: false, versions: watched }
+    entry = { watchers, keys: new Set(), ref: new WeakRef(flag) }
   }
 
   async function runOne(words: readonly string[]): Promise<Reply> {
@@ -126,19 +127,25 @@ export function createSession(store: CommandStore): Session {
     const run = spec.run
     const args = words.slice(1)
     try {
-      // Every word may be a key: a word that is not one keeps its version, so no harm.
+      // Every word may be a key: a word that is not one is compared and found unchanged.
       const keys = watchers.size === 0 || !spec.flags.some((f) => f === 'write' || f === 'admin') ? [] : [...new Set(args)].filter((k) => watchers.has(k))
       if (keys.length === 0) return await run(ctx, args)
-      const before = await Promise.all(keys.map((k) => store.version(k)))
+      // The handler makes its store calls when run (the server relies on it: see
+      // call-order.ts), so the versions are read right after them, and again once it settled
+      // (for a handler that awaited before writing).
+      const pending = run(ctx, args)
+      const atCall = keys.map((k) => store.version(k))
       try {
-        return await run(ctx, args)
+        return await pending
       } finally {
-        const after = await Promise.all(keys.map((k) => store.version(k)))
+        const settled = keys.map((k) => store.version(k))
+        const seen = await Promise.all([...atCall, ...settled].map((v) => v.catch(() => undefined)))
         keys.forEach((k, i) => {
-          if (after[i] === before[i]) return
           for (const ref of watchers.get(k) ?? []) {
             const w = ref.deref()
-            if (w !== undefined) w.dirty = true
+            if (w === undefined || !w.versions.has(k)) continue
+            const at = w.versions.get(k)
+            if (seen[i] !== at || seen[keys.length + i] !== at) w.dirty = true
           }
         })
       }

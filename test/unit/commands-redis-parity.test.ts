@@ -81,6 +81,20 @@ describe('command language parity with redis-server', () => {
     expect(text(await a.run('EXEC'))).toEqual([])
   })
 
+  it('makes a command\'s store calls when it is run even while its key is watched (a pipeline reads its own writes)', async () => {
+    const store = await Store.open()
+    const a = createSession(store)
+    const b = createSession(store)
+    await b.run('MSET k 1 j 2')
+    await a.run('WATCH k')
+    // Issued back to back without waiting, as the server does for a pipeline.
+    const del = b.execute(['DEL', 'k'])
+    const size = b.execute(['DBSIZE'])
+    expect([text(await del), text(await size)]).toEqual([1, 1])
+    await a.run('MULTI')
+    expect(text(await a.run('EXEC'))).toBe(null)
+  })
+
   it('does not mark a watcher dirty for a write that changed nothing, or after UNWATCH', async () => {
     const store = await Store.open()
     const a = createSession(store)
