@@ -96,8 +96,8 @@ export interface KeyValueStore<V = unknown> {
   transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options?: { retries?: number }): Promise<R>
   /** A compare-and-set builder. */
   atomic(): AtomicOperation<V>
-  /** A feed of committed changes. */
-  watch(options?: WatchOptions): ChangeFeed
+  /** A feed of committed changes; a `set` change carries the value as `V`. */
+  watch(options?: WatchOptions): ChangeFeed<V>
   /** Write the contents to a kvstore snapshot file. */
   snapshot(path?: string, options?: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli' }): Promise<SnapshotResult>
   /** Replace the contents with a kvstore snapshot file. */

@@ -8,9 +8,16 @@ export interface ScanOptions extends RangeBounds {
   prefix?: string
   /** Stop after this many entries (a non-negative integer). */
   limit?: number
+  /**
+   * Resume a scan: start just after this key in the scan's direction (after it going
+   * forward, before it in `reverse`). Pass the last key a scan yielded, with the same other
+   * options, to get the entries that follow it; keys are unique, so nothing repeats and
+   * nothing between the two scans' views is skipped. Each scan reads its own point-in-time view.
+   */
+  cursor?: string
 }
 
-const SCAN_OPTION_KEYS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit'] as const
+const SCAN_OPTION_KEYS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'cursor'] as const
 
 /**
  * The memtable bounds of `options`: explicit bounds intersected with the prefix range.
@@ -22,7 +29,7 @@ export function scanBounds(options: ScanOptions): RangeBounds {
     throw new StoreError('KV_INVALID_ARGUMENT', `scan reverse must be a boolean, got ${describeValue(options.reverse)}`)
   }
   const b: RangeBounds = {}
-  for (const name of ['gt', 'gte', 'lt', 'lte', 'prefix'] as const) {
+  for (const name of ['gt', 'gte', 'lt', 'lte', 'prefix', 'cursor'] as const) {
     const v = options[name]
     if (v !== undefined && typeof v !== 'string') throw new StoreError('KV_INVALID_ARGUMENT', `scan ${name} must be a string, got ${describeValue(v)}`)
   }
@@ -31,6 +38,16 @@ export function scanBounds(options: ScanOptions): RangeBounds {
   if (options.lt !== undefined) b.lt = options.lt
   if (options.lte !== undefined) b.lte = options.lte
   if (options.reverse) b.reverse = true
+  const c = options.cursor
+  if (c !== undefined) {
+    if (b.reverse === true) {
+      if (b.lte !== undefined && b.lte >= c) delete b.lte
+      if (b.lte === undefined && (b.lt === undefined || b.lt > c)) b.lt = c
+    } else {
+      if (b.gte !== undefined && b.gte <= c) delete b.gte
+      if (b.gte === undefined && (b.gt === undefined || b.gt < c)) b.gt = c
+    }
+  }
   if (options.prefix !== undefined && options.prefix !== '') {
     const p = options.prefix
     if ((b.gte === undefined || b.gte < p) && (b.gt === undefined || b.gt < p)) {

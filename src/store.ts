@@ -668,9 +668,10 @@ export class Store<V = unknown> implements KeyValueStore<V> {
    * error rather than buffering without limit.
    * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for bad or unknown options; `KV_CLOSED`.
    */
-  watch(options: WatchOptions = {}): ChangeFeed {
+  watch(options: WatchOptions = {}): ChangeFeed<V> {
     this.#checkOpen()
-    return this.#hub.open(options)
+    // The hub carries values untyped; every value it delivers was a V when written.
+    return this.#hub.open(options) as ChangeFeed<V>
   }
 
   // ------------------------------------------------------------ snapshots

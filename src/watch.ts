@@ -10,9 +10,9 @@ import { copyOut } from './keyspace.js'
  */
 export type RemovalReason = 'deleted' | 'evicted' | 'expired'
 
-/** A committed change, from {@link ChangeFeed}. */
-export type Change =
-  | { readonly type: 'set'; readonly key: string; readonly value: unknown; readonly version: number }
+/** A committed change, from {@link ChangeFeed}; `V` is the store's value type. */
+export type Change<V = unknown> =
+  | { readonly type: 'set'; readonly key: string; readonly value: V; readonly version: number }
   /**
    * The key was removed by a write (`reason: 'deleted'`) or evicted to keep the memory budget
    * (`reason: 'evicted'`; the eviction is a logged delete with its own version).
@@ -47,11 +47,11 @@ export interface WatchOptions {
  * (`done: true`) after `return()`/`close()` or when the store closes; it fails with
  * `KV_OVERFLOW` when the consumer falls `highWaterMark` changes behind.
  */
-export interface ChangeFeed extends AsyncIterableIterator<Change> {
+export interface ChangeFeed<V = unknown> extends AsyncIterableIterator<Change<V>> {
   /** Number of changes waiting to be consumed. */
   readonly pending: number
   /** Stop watching; buffered changes are dropped. */
-  return(): Promise<IteratorResult<Change>>
+  return(): Promise<IteratorResult<Change<V>>>
   /** Same as `return()`. */
   close(): void
 }

@@ -740,11 +740,11 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
   }
 
   /** Changes to a key or prefix, from every client of the cluster, in revision order. */
-  watch(options: WatchOptions = {}): ChangeFeed {
+  watch(options: WatchOptions = {}): ChangeFeed<V> {
     this.#checkOpen()
     const feed = this.#hub.open(options)
     this.#watcher.ensure()
-    return feed
+    return feed as ChangeFeed<V>
   }
 
   // ---------------------------------------------------------------- migration
