@@ -105,6 +105,9 @@ export function toErrorReply(err: unknown): Reply {
         return error('WRONGTYPE', 'Operation against a key holding the wrong kind of value', err.code)
       case 'KV_NOT_INTEGER':
         return error('ERR', 'value is not an integer or out of range', err.code)
+      case 'KV_OUT_OF_MEMORY':
+        // Redis's reply under maxmemory with noeviction; clients know the OOM prefix.
+        return error('OOM', "command not allowed when used memory > 'maxmemory'.", err.code)
       default:
         return error('ERR', err.message, err.code)
     }

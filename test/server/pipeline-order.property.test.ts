@@ -44,12 +44,12 @@ const command: fc.Arbitrary<string[]> = fc.oneof(
   fc.tuple(key, value).map(([k, v]) => ['HSET', k, 'f', v]),
   key.map((k) => ['HGETALL', k]),
   key.map((k) => ['TYPE', k]),
-  fc.constant(['EXISTS', 'a', 'b', 'c']),
-  fc.constant(['DBSIZE']),
-  fc.constant(['KEYS', '*']),
-  fc.constant(['MULTI']),
-  fc.constant(['EXEC']),
-  fc.constant(['FLUSHDB']),
+  fc.constant<string[]>(['EXISTS', 'a', 'b', 'c']),
+  fc.constant<string[]>(['DBSIZE']),
+  fc.constant<string[]>(['KEYS', '*']),
+  fc.constant<string[]>(['MULTI']),
+  fc.constant<string[]>(['EXEC']),
+  fc.constant<string[]>(['FLUSHDB']),
 )
 
 describe('pipelined requests', () => {

@@ -162,6 +162,15 @@ describe('RESP server through ioredis', () => {
     await expect(r.call('NOSUCH', 'x')).rejects.toThrow("ERR unknown command 'NOSUCH', with args beginning with: 'x'")
   })
 
+  it('answers OOM, as Redis does, when a write would exceed maxMemoryBytes under noeviction', async () => {
+    const { port } = await serve({ maxMemoryBytes: 64 * 1024, evictionPolicy: 'noeviction' })
+    const r = client(port)
+    expect(await r.set('small', 'x')).toBe('OK')
+    await expect(r.set('big', 'y'.repeat(100_000))).rejects.toThrow("OOM command not allowed when used memory > 'maxmemory'.")
+    expect(await r.get('small')).toBe('x')
+    expect(await r.exists('big')).toBe(0)
+  })
+
   it('answers a pipeline in order, and concurrent INCRs from many clients lose nothing', async () => {
     const { port } = await serve()
     const r = client(port)
