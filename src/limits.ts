@@ -17,7 +17,14 @@ export class Limits {
     readonly maxValueBytes: number,
     readonly maxBatchBytes: number,
     readonly clock: Clock,
+    /** Expiry given to plain values written with no `ttl`, `expiresAt` or `keepTtl`; 0: none. */
+    readonly defaultTtlMs = 0,
   ) {}
+
+  /** The expiry of a write that names none: `now + defaultTtlMs`, or 0 (none). */
+  defaultExpiry(): number {
+    return this.defaultTtlMs > 0 ? this.deadline(this.defaultTtlMs) : 0
+  }
 
   /** @throws {@link StoreError} `KV_INVALID_KEY`. */
   key(key: unknown): asserts key is string {
@@ -57,7 +64,7 @@ export class Limits {
     checkOptionsObject('set option', options, allowed)
     if (options.expiresAt !== undefined) return positiveInt('expiresAt', options.expiresAt)
     if (options.ttl !== undefined) return this.deadline(positiveInt('ttl', options.ttl))
-    return 0
+    return options.keepTtl === true ? 0 : this.defaultExpiry()
   }
 
   /**
@@ -86,7 +93,7 @@ export class Limits {
       this.key(op.key)
       if (op.type === 'set') {
         const value = this.value(op.value)
-        const expiresAt = op.ttl === undefined ? 0 : this.expiresAt({ ttl: op.ttl })
+        const expiresAt = op.ttl === undefined ? this.defaultExpiry() : this.expiresAt({ ttl: op.ttl })
         bytes += writeBytes(op.key, value, this.maxValueBytes)
         prepared.push({ t: 'set', key: op.key, value, expiresAt })
       } else if (op.type === 'delete') {

@@ -102,6 +102,14 @@ export interface StoreOptions {
    */
   slidingTtlMs?: number
   /**
+   * Store-wide default TTL: a plain value written by `set`, `batch`, a transaction or an
+   * atomic commit without `ttl`, `expiresAt` or `keepTtl` expires this many ms after the
+   * write. Lists, hashes and `incr` are not affected, and neither are keys already stored
+   * (it is not persisted: the next open uses the option it is given). `0` means no default.
+   * @defaultValue 0
+   */
+  defaultTtlMs?: number
+  /**
    * Memory budget: the most bytes the keys and values may count for, as `stats().memoryBytes`
    * reports them (encoded key and value bytes plus a fixed overhead per entry and per list or
    * hash element; README "Memory and eviction"). A write that would exceed it first evicts
@@ -152,6 +160,7 @@ export const DEFAULTS = {
   snapshotFormat: 'binary',
   expirySweepIntervalMs: 100,
   slidingTtlMs: 0,
+  defaultTtlMs: 0,
   maxMemoryBytes: 0,
   evictionPolicy: 'noeviction',
 } as const
@@ -172,6 +181,7 @@ export interface ResolvedOptions {
   readonly snapshotFormat: SnapshotFormatName
   readonly expirySweepIntervalMs: number
   readonly slidingTtlMs: number
+  readonly defaultTtlMs: number
   readonly maxMemoryBytes: number
   readonly evictionPolicy: EvictionPolicy
   /** File mode asked for, or undefined for the defaults. */
@@ -185,7 +195,7 @@ export interface ResolvedOptions {
 
 const OPTION_KEYS = [
   'dir', 'file', 'sync', 'syncIntervalMs', 'recovery', 'maxKeyBytes', 'maxValueBytes', 'maxBatchBytes',
-  'compactThresholdBytes', 'snapshotIntervalMs', 'snapshotFormat', 'expirySweepIntervalMs', 'slidingTtlMs',
+  'compactThresholdBytes', 'snapshotIntervalMs', 'snapshotFormat', 'expirySweepIntervalMs', 'slidingTtlMs', 'defaultTtlMs',
   'maxMemoryBytes', 'evictionPolicy', 'mode', 'clock', 'onProgress', 'fs',
 ] as const satisfies readonly (keyof StoreOptions)[]
 
@@ -243,6 +253,7 @@ export function resolveOptions(o: StoreOptions): ResolvedOptions {
     snapshotFormat: checkOneOf('snapshotFormat', o.snapshotFormat, ['binary', 'json']) ?? DEFAULTS.snapshotFormat,
     expirySweepIntervalMs: optionalInt(o, 'expirySweepIntervalMs', true) ?? DEFAULTS.expirySweepIntervalMs,
     slidingTtlMs: optionalInt(o, 'slidingTtlMs', true) ?? DEFAULTS.slidingTtlMs,
+    defaultTtlMs: optionalInt(o, 'defaultTtlMs', true) ?? DEFAULTS.defaultTtlMs,
     ...resolveMemoryOptions(o),
     fileMode,
     dirMode: fileMode === undefined ? undefined : fileMode | ((fileMode & 0o444) >> 2),

@@ -72,7 +72,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     this.#ks = new Keyspace(o.clock)
     const path = o.path === undefined ? undefined : resolvePath(o.path)
     this.#persist = createPersistence(o, path, (e) => this.#progress(e))
-    this.#limits = new Limits(o.maxKeyBytes, o.maxValueBytes, o.maxBatchBytes, o.clock)
+    this.#limits = new Limits(o.maxKeyBytes, o.maxValueBytes, o.maxBatchBytes, o.clock, o.defaultTtlMs)
     this.#funnel = new CommitFunnel(this.#persist, this.#ks, this.#hub, () => this.#maintenance.compactSoon())
     this.#values = new ValueOps<V>(this.#ks, this.#funnel, this.#limits, o.slidingTtlMs, () => !this.#closed && this.#persist.failure === undefined)
     this.#collections = new CollectionOps<V>(this.#ks, this.#funnel, this.#limits)
@@ -320,7 +320,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
       this.#checkOpen()
       this.#limits.key(key)
       stored = this.#limits.value(value)
-      ttlAt = options === undefined ? 0 : this.#limits.expiresAt(options)
+      ttlAt = options === undefined ? this.#limits.defaultExpiry() : this.#limits.expiresAt(options)
       // The hot path: applied in the call, no closure, when the lock is idle.
       if (this.#gate.idle) {
         this.#checkWritable()

@@ -53,13 +53,15 @@ export interface EtcdStoreOptions {
   expirySweepIntervalMs?: number
   /** Sliding expiry: a read of a key with an expiry pushes it to now + this (0: off). @defaultValue 0 */
   slidingTtlMs?: number
+  /** As for `Store`: the TTL of plain values written without one (0: none). @defaultValue 0 */
+  defaultTtlMs?: number
   /** How many retries a read-modify-write call makes on conflicts before `KV_CONFLICT`. @defaultValue 100 */
   casRetries?: number
 }
 
 const OPTION_KEYS = [
   'endpoints', 'namespace', 'timeoutMs', 'clock', 'maxKeyBytes', 'maxValueBytes', 'maxBatchBytes',
-  'expirySweepIntervalMs', 'slidingTtlMs', 'casRetries',
+  'expirySweepIntervalMs', 'slidingTtlMs', 'defaultTtlMs', 'casRetries',
 ] as const
 
 /** etcd accepts requests up to 1.5 MiB; values are base64-encoded in JSON. */
@@ -135,6 +137,7 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
       maxValueBytes,
       o.maxBatchBytes === undefined ? MAX_ETCD_VALUE_BYTES : positiveInt('maxBatchBytes', o.maxBatchBytes),
       this.#clock,
+      o.defaultTtlMs === undefined ? 0 : positiveInt('defaultTtlMs', o.defaultTtlMs, true),
     )
     if (o.expirySweepIntervalMs !== undefined) positiveInt('expirySweepIntervalMs', o.expirySweepIntervalMs, true)
     this.#slidingTtlMs = o.slidingTtlMs === undefined ? 0 : positiveInt('slidingTtlMs', o.slidingTtlMs, true)
@@ -331,7 +334,7 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
   async set(key: string, value: V, options?: SetOptions): Promise<boolean> {
     this.#checkKey(key)
     const stored = this.#limits.value(value)
-    const at = options === undefined ? 0 : this.#limits.expiresAt(options)
+    const at = options === undefined ? this.#limits.defaultExpiry() : this.#limits.expiresAt(options)
     if (options !== undefined && (options.ifNotExists || options.ifExists || options.keepTtl)) {
       return this.#rmw(key, async (r) => {
         if (options.ifNotExists && r.live) return { ops: [], result: false }

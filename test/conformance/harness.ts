@@ -112,7 +112,7 @@ export interface StoreLike extends Pick<Store<unknown>, StoreMethods> {
 /** Options the suite may ask a backend to open with; the backend adds its own location. */
 export type OpenOptions = Pick<
   StoreOptions,
-  'clock' | 'maxKeyBytes' | 'maxValueBytes' | 'maxBatchBytes' | 'expirySweepIntervalMs' | 'slidingTtlMs'
+  'clock' | 'maxKeyBytes' | 'maxValueBytes' | 'maxBatchBytes' | 'expirySweepIntervalMs' | 'slidingTtlMs' | 'defaultTtlMs'
 >
 
 export interface Backend {
