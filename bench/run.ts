@@ -5,6 +5,8 @@
 //                  name matches, every task whose "group / workload / engine" contains it
 //                  (group setup, e.g. building 1M-key stores, still runs); results go
 //                  to bench/results/partial.*, not latest.*
+//   server group   starts redis-server and kvstore serve and drives both with redis-benchmark;
+//                  runs when redis-server and redis-benchmark are installed or --only selects it
 //   etcd group     starts its own 3-member etcd cluster; runs when etcd is installed or
 //                  when --only selects it
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,6 +20,7 @@ import * as etcd from './etcd.js'
 import * as eviction from './eviction.bench.js'
 import * as memory from './memory.bench.js'
 import * as peers from './peers.bench.js'
+import * as server from './server.js'
 import * as snapshot from './snapshot.bench.js'
 import * as transactions from './transactions.bench.js'
 import * as types from './types.bench.js'
@@ -42,6 +45,7 @@ const groups: [string, (ctx: BenchContext) => Promise<Row[]>][] = [
   ['memory', memory.run],
   ['eviction', eviction.run],
   ['etcd', etcd.run],
+  ['server', server.run],
 ]
 
 const only = values.only?.toLowerCase()
@@ -62,6 +66,11 @@ for (const [name, run] of groups) {
     console.error('[etcd] skipped: no etcd binary on PATH or at /usr/bin/etcd (bash scripts/install-services.sh installs it)')
     continue
   }
+  // Likewise redis-server and redis-benchmark for the server group.
+  if (name === 'server' && !groupMatch && !server.available()) {
+    console.error('[server] skipped: no redis-server or redis-benchmark on PATH or in /usr/bin (bash scripts/install-services.sh installs them)')
+    continue
+  }
   const tmp = mkdtempSync(join(tmpdir(), 'kvstore-bench-'))
   const t = Date.now()
   try {
@@ -74,7 +83,7 @@ for (const [name, run] of groups) {
     rmSync(tmp, { recursive: true, force: true })
   }
 }
-const targets = checkTargets(all)
+const targets = [...checkTargets(all), ...server.serverTargets(all)]
 printTargets(targets, quick)
 
 const out = join(here, 'results')
