@@ -1,6 +1,6 @@
 // Public exports of kvstore. Everything else is internal.
 export { Store } from './store.js'
-export type { KeyValueStore } from './key-value-store.js'
+export type { KeyValueStore, Namespace } from './key-value-store.js'
 export type {
   SetOptions,
   BatchOp,

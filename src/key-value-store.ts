@@ -98,6 +98,8 @@ export interface KeyValueStore<V = unknown> {
   atomic(): AtomicOperation<V>
   /** A feed of committed changes; a `set` change carries the value as `V`. */
   watch(options?: WatchOptions): ChangeFeed<V>
+  /** A view of the keys under `prefix`: the same API, with keys relative to the prefix. */
+  namespace(prefix: string): Namespace<V>
   /** Write the contents to a kvstore snapshot file. */
   snapshot(path?: string, options?: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli' }): Promise<SnapshotResult>
   /** Replace the contents with a kvstore snapshot file. */
@@ -110,4 +112,30 @@ export interface KeyValueStore<V = unknown> {
   readonly closed: boolean
   /** Finish pending work and release the store. Idempotent. */
   close(): Promise<void>
+}
+
+/** The methods a {@link Namespace} shares with its store. */
+type NamespacedMethod =
+  | 'get' | 'getMany' | 'getEntry' | 'version' | 'has' | 'type' | 'keys' | 'scan' | 'count'
+  | 'set' | 'delete' | 'clear' | 'batch' | 'update'
+  | 'expire' | 'expireAt' | 'persist' | 'ttl' | 'touch' | 'incr' | 'decr'
+  | 'lpush' | 'rpush' | 'lpop' | 'rpop' | 'popMany' | 'lrange' | 'llen' | 'lindex' | 'lset' | 'ltrim'
+  | 'hset' | 'hget' | 'hdel' | 'hgetall' | 'hlen' | 'hexists'
+  | 'watch'
+
+/**
+ * The keys of a store under one prefix, with the store's API (from `store.namespace(prefix)`).
+ *
+ * Keys are relative: `store.namespace('users:').set('ann', v)` writes `users:ann`. `keys`,
+ * `scan`, `count`, `clear` and `watch` see only keys under the prefix and give them without
+ * it; `clear` deletes them in batches (not one atomic write); a `watch` feed also delivers
+ * the store's `clear` changes (`key` ''). A view holds nothing of its own: it needs no
+ * closing and works while its store is open. Transactions, `atomic`, snapshots and `close`
+ * stay on the store.
+ */
+export interface Namespace<V = unknown> extends Pick<KeyValueStore<V>, NamespacedMethod> {
+  /** The full prefix of this view's keys in the store. */
+  readonly prefix: string
+  /** A view of the keys under `prefix` within this one (prefixes concatenate). */
+  namespace(prefix: string): Namespace<V>
 }

@@ -1,6 +1,7 @@
 // The facade: each public method validates its arguments, takes its gate and calls one
 // part. This is the only file that wires the parts together (docs/ARCHITECTURE.md).
-import type { KeyValueStore } from './key-value-store.js'
+import type { KeyValueStore, Namespace } from './key-value-store.js'
+import { createNamespace } from './namespace.js'
 import { resolve as resolvePath } from 'node:path'
 import { checkFunction, checkOneOf, checkOptionsObject, describeValue, positiveInt } from './arguments.js'
 import type { Op } from './codec/ops.js'
@@ -672,6 +673,16 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     this.#checkOpen()
     // The hub carries values untyped; every value it delivers was a V when written.
     return this.#hub.open(options) as ChangeFeed<V>
+  }
+
+  /**
+   * A view of the keys under `prefix`, with this store's API and keys relative to the
+   * prefix: `store.namespace('users:').get('ann')` reads `users:ann`. `keys`, `scan`,
+   * `count`, `clear` and `watch` are confined to the prefix. See {@link Namespace}.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for an empty or non-string prefix.
+   */
+  namespace(prefix: string): Namespace<V> {
+    return createNamespace<V>(this, prefix)
   }
 
   // ------------------------------------------------------------ snapshots

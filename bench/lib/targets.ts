@@ -69,6 +69,29 @@ export function checkTargets(rows: Row[]): TargetResult[] {
   under('longest write stall during a 1M-entry snapshot < 50 ms', val('snap.stall'), 50, 'ms')
   under('open of a compacted 1M-entry directory < 1 s', val('snap.open'), 1000, 'ms')
 
+  // Memory budget (issue 17): the bench/eviction.bench.ts rows.
+  const accounted = val('evict.accounted')
+  out.push({ target: 'eviction: accounted memory ≤ the budget', actual: accounted === undefined ? 'not measured' : `${accounted.toFixed(3)}x`, met: accounted === undefined ? undefined : accounted <= 1 })
+  const heapRatio = val('evict.heap')
+  out.push({ target: 'eviction: heap (after GC) within 1.3x of the budget', actual: heapRatio === undefined ? 'not measured' : `${heapRatio.toFixed(2)}x`, met: heapRatio === undefined ? undefined : heapRatio <= 1.3 })
+  const hit = byId.get('evict.hit')
+  const exact = hit?.data?.exactLru
+  out.push({
+    target: 'eviction: allkeys-lru hit ratio within 5 points of exact LRU',
+    actual: hit?.value === undefined || exact === undefined ? 'not measured' : `${hit.value.toFixed(2)} % vs ${exact.toFixed(2)} %`,
+    met: hit?.value === undefined || exact === undefined ? undefined : Math.abs(hit.value - exact) <= 5,
+  })
+  for (const op of ['get', 'set'] as const) {
+    const none = rate(`evict.${op}.none`)
+    const budget = rate(`evict.${op}.budget`)
+    const ratio = none !== undefined && budget !== undefined ? none / budget : undefined
+    out.push({
+      target: `eviction: ${op} with a budget within 1.2x of without`,
+      actual: ratio === undefined ? 'not measured' : `${ratio.toFixed(2)}x (${fmtRate(budget as number)}/s vs ${fmtRate(none as number)}/s)`,
+      met: ratio === undefined ? undefined : ratio <= 1.2,
+    })
+  }
+
   const peers = rows.filter((r) => r.group === 'peers' && r.opsPerSec !== undefined)
   const nd = versus(peers, KV_DIR, NON_DURABLE, PEERS)
   out.push({

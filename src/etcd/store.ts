@@ -17,7 +17,8 @@ import { prefixBounds } from '../key.js'
 import { checkKeyList } from '../key-list.js'
 import { Limits } from '../limits.js'
 import type { RangeBounds } from '../memtable.js'
-import type { KeyValueStore } from '../key-value-store.js'
+import type { KeyValueStore, Namespace } from '../key-value-store.js'
+import { createNamespace } from '../namespace.js'
 import { DEFAULTS, type SnapshotFormatName } from '../options.js'
 import type { SnapshotResult } from '../persistence/persistence.js'
 import { scanBounds, scanLimit, type ScanOptions } from '../scan-options.js'
@@ -748,6 +749,16 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
     const feed = this.#hub.open(options)
     this.#watcher.ensure()
     return feed as ChangeFeed<V>
+  }
+
+  /**
+   * A view of the keys under `prefix`, with this store's API and keys relative to the
+   * prefix: `store.namespace('users:').get('ann')` reads `users:ann`. `keys`, `scan`,
+   * `count`, `clear` and `watch` are confined to the prefix. See {@link Namespace}.
+   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for an empty or non-string prefix.
+   */
+  namespace(prefix: string): Namespace<V> {
+    return createNamespace<V>(this, prefix)
   }
 
   // ---------------------------------------------------------------- migration

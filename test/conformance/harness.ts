@@ -94,7 +94,7 @@ export interface FeedLike extends AsyncIterableIterator<Change> {
 }
 
 type StoreMethods =
-  | 'get' | 'getMany' | 'getEntry' | 'version' | 'has' | 'type' | 'keys' | 'scan' | 'count'
+  | 'get' | 'getMany' | 'getEntry' | 'namespace' | 'version' | 'has' | 'type' | 'keys' | 'scan' | 'count'
   | 'set' | 'delete' | 'clear' | 'batch' | 'update'
   | 'expire' | 'expireAt' | 'persist' | 'ttl' | 'touch'
   | 'incr' | 'decr'

@@ -155,7 +155,7 @@ describe('emitted declarations', () => {
       expect(exported('index.d.ts')).toEqual(
         [
           'AtomicOperation', 'AtomicResult', 'BatchOp', 'Change', 'ChangeFeed', 'Clock', 'CommandContext', 'CommandSpec', 'Entry',
-          'ErrorCode', 'EvictionPolicy', 'KeyType', 'KeyValueStore', 'MemoryOptions', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats',
+          'ErrorCode', 'EvictionPolicy', 'KeyType', 'KeyValueStore', 'MemoryOptions', 'Namespace', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats',
           'RemovalReason', 'Reply', 'ScanOptions', 'Session',
           'SetOptions', 'SnapshotFormatName', 'SnapshotResult', 'Store', 'StoreError', 'StoreOptions', 'StoreStats', 'SyncPolicy',
           'Transaction', 'Value', 'WatchOptions', 'commands', 'createSession', 'isStoreError', 'quote', 'tokenize',
@@ -167,7 +167,7 @@ describe('emitted declarations', () => {
       expect(exported('keyv.d.ts')).toEqual(['KeyvKvstore', 'KeyvKvstoreOpts'])
       expect(exported('server.d.ts')).toEqual(['KvServer', 'ServerAddress', 'ServerOptions', 'ServerStats', 'ServerStore', 'createServer'])
       // Classes a user can reach are the stores and their error; every other handle is an interface.
-      expect([...all.matchAll(/declare class (\w+)/g)].map((m) => m[1]).sort()).toEqual(['EtcdStore', 'KvServer', 'Store', 'StoreError'])
+      expect([...all.matchAll(/declare class (\w+)/g)].map((m) => m[1]).sort()).toEqual(['EtcdStore', 'KeyvKvstore', 'KvServer', 'KvstoreLevel', 'Store', 'StoreError'])
       for (const internal of ['commitOps', 'liveTable', 'runExclusive', 'TransactionHost', 'Keyspace', 'ChangeHub', 'Memtable', 'Persistence', 'CommitFunnel', 'attach(', 'publishOp', 'EtcdClient', 'Committer', 'LeasePool', 'EtcdTxHost', 'RespParser', 'ConnectionHost', 'ClientHandle']) {
         expect(all.includes(internal), `${internal} leaks into the declarations`).toBe(false)
       }

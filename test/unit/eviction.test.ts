@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Store, type Change, type ChangeFeed, type EvictionPolicy } from '../../src/index.js'
+import { EtcdStore } from '../../src/etcd/index.js'
 import { ENTRY_OVERHEAD_BYTES, ELEMENT_OVERHEAD_BYTES } from '../../src/eviction/entry-size.js'
 import { codeOf } from '../helpers/codes.js'
 import { FakeClock } from '../helpers/fake-clock.js'
@@ -39,6 +40,12 @@ describe('memory options', () => {
   it('refuse an unknown policy, naming the closest one', async () => {
     await expect(Store.open({ evictionPolicy: 'allkeys-lr' as EvictionPolicy })).rejects.toThrow(/did you mean 'allkeys-lru'/)
     expect(await codeOf(Store.open({ evictionPolicy: 7 as unknown as EvictionPolicy }))).toBe('KV_INVALID_ARGUMENT')
+  })
+
+  it('EtcdStore has no budget: it refuses the memory options as unknown', async () => {
+    for (const extra of [{ maxMemoryBytes: 1024 }, { evictionPolicy: 'allkeys-lru' }]) {
+      expect(await codeOf(EtcdStore.open({ endpoints: ['http://127.0.0.1:9'], ...extra } as never))).toBe('KV_INVALID_ARGUMENT')
+    }
   })
 
   it('configure() checks like open and refuses unknown keys', async () => {
