@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'KV_IO'
   /** A networked backend (etcd) did not answer within its timeout, or lost the connection; the cause says which. */
   | 'KV_UNAVAILABLE'
+  /** The call's `signal` was aborted; the signal's reason is the `cause`. What it had started is undone or finished, never left half done. */
+  | 'KV_ABORTED'
   /**
    * A write would take the store past `maxMemoryBytes` and the `evictionPolicy` could not make
    * room (`'noeviction'`, or too few keys the policy may evict). Nothing was logged or applied;

@@ -93,7 +93,7 @@ export interface KeyValueStore<V = unknown> {
   /** Whether a hash field exists. */
   hexists(key: string, field: string): Promise<boolean>
   /** Run `fn` as a serializable optimistic transaction, retried on conflict. */
-  transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options?: { retries?: number }): Promise<R>
+  transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options?: { retries?: number; signal?: AbortSignal }): Promise<R>
   /** A compare-and-set builder. */
   atomic(): AtomicOperation<V>
   /** A feed of committed changes; a `set` change carries the value as `V`. */
@@ -101,11 +101,11 @@ export interface KeyValueStore<V = unknown> {
   /** A view of the keys under `prefix`: the same API, with keys relative to the prefix. */
   namespace(prefix: string): Namespace<V>
   /** Write the contents to a kvstore snapshot file. */
-  snapshot(path?: string, options?: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli' }): Promise<SnapshotResult>
+  snapshot(path?: string, options?: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli'; signal?: AbortSignal }): Promise<SnapshotResult>
   /** Replace the contents with a kvstore snapshot file. */
-  load(path: string): Promise<{ entries: number; timeMs: number }>
+  load(path: string, options?: { signal?: AbortSignal }): Promise<{ entries: number; timeMs: number }>
   /** Write a snapshot and drop the log it covers (a no-op where the engine compacts itself). */
-  compact(): Promise<SnapshotResult>
+  compact(options?: { signal?: AbortSignal }): Promise<SnapshotResult>
   /** Counters. */
   stats(): StoreStats
   /** Whether `close()` was called. */

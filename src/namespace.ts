@@ -125,7 +125,7 @@ class NamespaceView<V> implements Namespace<V> {
   hexists(key: string, field: string): Promise<boolean> { return this.#at(key, (k) => this.#store.hexists(k, field)) }
 
   watch(options: WatchOptions = {}): ChangeFeed<V> {
-    checkOptionsObject('watch option', options, ['key', 'prefix', 'highWaterMark'])
+    checkOptionsObject('watch option', options, ['key', 'prefix', 'highWaterMark', 'signal'])
     const o: WatchOptions = { ...options, prefix: this.prefix + (options.prefix ?? '') }
     if (options.prefix !== undefined && typeof options.prefix !== 'string') {
       throw new StoreError('KV_INVALID_ARGUMENT', `watch prefix must be a string, got ${describeValue(options.prefix)}`)

@@ -1,4 +1,5 @@
 import { checkOptionsObject, describeValue } from './arguments.js'
+import { checkSignal } from './abort.js'
 import { StoreError } from './errors.js'
 import { prefixEnd } from './key.js'
 import type { RangeBounds } from './memtable.js'
@@ -15,9 +16,11 @@ export interface ScanOptions extends RangeBounds {
    * nothing between the two scans' views is skipped. Each scan reads its own point-in-time view.
    */
   cursor?: string
+  /** Abort the scan: the next step rejects with `KV_ABORTED` and the scan's view is released. */
+  signal?: AbortSignal
 }
 
-const SCAN_OPTION_KEYS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'cursor'] as const
+const SCAN_OPTION_KEYS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'cursor', 'signal'] as const
 
 /**
  * The memtable bounds of `options`: explicit bounds intersected with the prefix range.
@@ -25,6 +28,7 @@ const SCAN_OPTION_KEYS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit'
  */
 export function scanBounds(options: ScanOptions): RangeBounds {
   checkOptionsObject('scan option', options, SCAN_OPTION_KEYS)
+  checkSignal(options.signal)
   if (options.reverse !== undefined && typeof options.reverse !== 'boolean') {
     throw new StoreError('KV_INVALID_ARGUMENT', `scan reverse must be a boolean, got ${describeValue(options.reverse)}`)
   }

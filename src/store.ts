@@ -10,6 +10,7 @@ import { ValueOps } from './value-ops.js'
 import { CommitFunnel, resolved } from './commit.js'
 import { asStoreError, StoreError } from './errors.js'
 import { checkKeyList } from './key-list.js'
+import { abortableFeed, abortableIterator, abortableTransaction, checkSignal, throwIfAborted } from './abort.js'
 import { Gate } from './gate.js'
 import { ExpirySweeper } from './expiry-sweeper.js'
 import { copyOut, isCollection, Keyspace } from './keyspace.js'
@@ -34,7 +35,7 @@ const RESOLVED = resolved.void
 
 /** Transactions and atomic operations take only an expiry. */
 const EXPIRY_OPTION_KEYS = ['ttl', 'expiresAt'] as const
-const SNAPSHOT_OPTION_KEYS = ['format', 'compress'] as const
+const SNAPSHOT_OPTION_KEYS = ['format', 'compress', 'signal'] as const
 
 /**
  * A typed, ordered, optionally persistent key-value map.
@@ -266,7 +267,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
    */
   scan(options: ScanOptions = {}): AsyncIterableIterator<[string, V]> {
     this.#checkOpen()
-    return this.#scan(scanBounds(options), scanLimit(options))
+    return abortableIterator(this.#scan(scanBounds(options), scanLimit(options)), options.signal)
   }
 
   async *#scan(bounds: RangeBounds, limit: number): AsyncIterableIterator<[string, V]> {
@@ -642,15 +643,17 @@ export class Store<V = unknown> implements KeyValueStore<V> {
    * up to `retries` times (default 10). A throw inside `fn` discards the writes and
    * rethrows. Other writers are never blocked while `fn` runs.
    *
-   * @throws {@link StoreError} `KV_CONFLICT` after the retries; `KV_INVALID_ARGUMENT` for a
+   * `options.signal` is checked at the start of each attempt and before commit.
+   *
+   * @throws {@link StoreError} `KV_ABORTED` when `options.signal` aborts (nothing is written); `KV_CONFLICT` after the retries; `KV_INVALID_ARGUMENT` for a
    *   non-function or bad options; write errors as for `batch`.
    */
-  async transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options: { retries?: number } = {}): Promise<R> {
+  async transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options: { retries?: number; signal?: AbortSignal } = {}): Promise<R> {
     this.#checkOpen()
     checkFunction('transaction function', fn)
-    checkOptionsObject('transaction option', options, ['retries'])
+    checkOptionsObject('transaction option', options, ['retries', 'signal'])
     const retries = options.retries === undefined ? 10 : positiveInt('retries', options.retries, true)
-    return runTransaction(this.#host, fn, retries)
+    return runTransaction(this.#host, abortableTransaction(fn, checkSignal(options.signal)), retries)
   }
 
   /**
@@ -672,7 +675,8 @@ export class Store<V = unknown> implements KeyValueStore<V> {
   watch(options: WatchOptions = {}): ChangeFeed<V> {
     this.#checkOpen()
     // The hub carries values untyped; every value it delivers was a V when written.
-    return this.#hub.open(options) as ChangeFeed<V>
+    const { signal, ...rest } = typeof options === 'object' && options !== null ? options : { signal: undefined }
+    return abortableFeed(this.#hub.open(typeof options === 'object' && options !== null ? rest : options) as ChangeFeed<V>, checkSignal(signal))
   }
 
   /**
@@ -695,16 +699,20 @@ export class Store<V = unknown> implements KeyValueStore<V> {
    * fsync). Without `path`: in `file` mode, rewrite the store's file; in `dir` mode,
    * compact (see {@link Store.compact}). Writers keep going while it runs.
    *
-   * @throws {@link StoreError} `KV_INVALID_ARGUMENT` (no path in memory mode, bad or
+   * `options.signal` is checked before the write starts and after the call waited its turn.
+   *
+   * @throws {@link StoreError} `KV_ABORTED` (no file is written); `KV_INVALID_ARGUMENT` (no path in memory mode, bad or
    *   unknown options), `KV_IO` (the previous file is left intact), `KV_CLOSED`.
    */
-  async snapshot(path?: string, options: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli' } = {}): Promise<SnapshotResult> {
+  async snapshot(path?: string, options: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli'; signal?: AbortSignal } = {}): Promise<SnapshotResult> {
     this.#checkOpen()
     checkOptionsObject('snapshot option', options, SNAPSHOT_OPTION_KEYS)
+    const signal = checkSignal(options.signal)
+    throwIfAborted(signal)
     const format = checkOneOf('snapshot format', options.format, ['binary', 'json'])
     const compress = checkOneOf('snapshot compress', options.compress, ['gzip', 'brotli'])
     if (path === undefined) {
-      if (this.#persist.mode === 'dir') return this.compact()
+      if (this.#persist.mode === 'dir') return this.compact(signal === undefined ? {} : { signal })
       if (this.#persist.path === undefined) throw new StoreError('KV_INVALID_ARGUMENT', 'an in-memory store needs a snapshot path')
       path = this.#persist.path
     }
@@ -716,6 +724,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     const wait = this.#gate.readable()
     if (wait !== undefined) await wait
     this.#checkOpen()
+    throwIfAborted(signal)
     return this.#maintenance.snapshot(path, () => this.#maintenance.pointInTime(), format, compress)
   }
 
@@ -729,15 +738,19 @@ export class Store<V = unknown> implements KeyValueStore<V> {
    * keep the file's versions; otherwise every loaded key gets the load's one new version,
    * so no `atomic().check()` or WATCH made before the load can pass after it.
    *
-   * @throws {@link StoreError} `KV_CORRUPT` for a damaged file (the store is unchanged),
+   * `options.signal` is checked before the load starts.
+   *
+   * @throws {@link StoreError} `KV_ABORTED` (the store is unchanged); `KV_CORRUPT` for a damaged file (the store is unchanged),
    *   `KV_IO` (in `dir` mode a failure after the WAL rotated refuses later writes until
    *   reopen, reported in `stats().failure`), `KV_INVALID_ARGUMENT`, `KV_CLOSED`.
    */
-  async load(path: string): Promise<{ entries: number; timeMs: number }> {
+  async load(path: string, options: { signal?: AbortSignal } = {}): Promise<{ entries: number; timeMs: number }> {
     this.#checkOpen()
     if (typeof path !== 'string' || path === '') {
       throw new StoreError('KV_INVALID_ARGUMENT', `load path must be a non-empty string, got ${describeValue(path)}`)
     }
+    checkOptionsObject('load option', options, ['signal'])
+    throwIfAborted(checkSignal(options.signal))
     const loaded = await this.#maintenance.load(path)
     // Loaded contents may exceed the budget: evict (logged) unless the policy is 'noeviction'.
     await this.#gate.write(async () => this.#budget.enforce())
@@ -773,10 +786,14 @@ export class Store<V = unknown> implements KeyValueStore<V> {
    * A crash at any step loses nothing. Writers keep going meanwhile (into the new
    * segment). In `file` mode this rewrites the file; in memory mode it is a no-op.
    *
-   * @throws {@link StoreError} `KV_IO` (the store keeps its previous snapshot and WAL), `KV_CLOSED`.
+   * `options.signal` is checked before compaction starts.
+   *
+   * @throws {@link StoreError} `KV_ABORTED` (nothing changed); `KV_IO` (the store keeps its previous snapshot and WAL), `KV_CLOSED`.
    */
-  async compact(): Promise<SnapshotResult> {
+  async compact(options: { signal?: AbortSignal } = {}): Promise<SnapshotResult> {
     this.#checkOpen()
+    checkOptionsObject('compact option', options, ['signal'])
+    throwIfAborted(checkSignal(options.signal))
     if (this.#persist.mode === 'memory') {
       return { path: '', format: 'binary', entries: this.#ks.table.size, bytes: 0, timeMs: 0, seq: this.#funnel.seq }
     }

@@ -29,6 +29,8 @@ export type Change<V = unknown> =
 export interface WatchOptions {
   /** Only changes to exactly this key. */
   key?: string
+  /** Abort the feed: it leaves the store at once and a pending or later `next()` rejects with `KV_ABORTED`. */
+  signal?: AbortSignal
   /** Only changes to keys starting with this prefix. */
   prefix?: string
   /**

@@ -15,6 +15,7 @@ import { compileGlob } from '../glob.js'
 import { copyOut, toInteger, wrongType } from '../keyspace.js'
 import { prefixBounds } from '../key.js'
 import { checkKeyList } from '../key-list.js'
+import { abortableFeed, abortableIterator, abortableTransaction, checkSignal, throwIfAborted } from '../abort.js'
 import { Limits } from '../limits.js'
 import type { RangeBounds } from '../memtable.js'
 import type { KeyValueStore, Namespace } from '../key-value-store.js'
@@ -242,9 +243,9 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
     const bounds = scanBounds(options)
     const limit = scanLimit(options)
     const walk = this.#walk(bounds, limit, false)
-    return (async function* () {
+    return abortableIterator((async function* () {
       for await (const [key, rec] of walk) if (rec.kind === Kind.VALUE) yield [key, copyOut<V>(rec.value)] as [string, V]
-    })()
+    })(), options.signal)
   }
 
   async *#walk(bounds: RangeBounds, limit: number, collections: boolean, at = 0): AsyncGenerator<[string, KeyRecord]> {
@@ -714,13 +715,14 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
    * retries `fn` on a conflict (`KV_CONFLICT` after `retries`, default 10). It must fit one
    * etcd txn: at most 127 keys read plus writes (`KV_BATCH_TOO_LARGE`).
    */
-  async transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options: { retries?: number } = {}): Promise<R> {
+  async transaction<R>(fn: (tx: Transaction<V>) => R | Promise<R>, options: { retries?: number; signal?: AbortSignal } = {}): Promise<R> {
     this.#checkOpen()
     checkFunction('transaction function', fn)
-    checkOptionsObject('transaction option', options, ['retries'])
+    checkOptionsObject('transaction option', options, ['retries', 'signal'])
     const retries = options.retries === undefined ? 10 : positiveInt('retries', options.retries, true)
+    const signal = checkSignal(options.signal)
     const pinned = this.#pinNow()
-    return runEtcdTransaction<V, R>(this.#host(), fn, retries, await pinned)
+    return runEtcdTransaction<V, R>(this.#host(), abortableTransaction(fn, signal), retries, await pinned)
   }
 
   /** A compare-and-set builder: checks are etcd mod_revisions (`null`: the key must not exist). */
@@ -746,9 +748,10 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
   /** Changes to a key or prefix, from every client of the cluster, in revision order. */
   watch(options: WatchOptions = {}): ChangeFeed<V> {
     this.#checkOpen()
-    const feed = this.#hub.open(options)
+    const { signal, ...rest } = typeof options === 'object' && options !== null ? options : { signal: undefined }
+    const feed = this.#hub.open(typeof options === 'object' && options !== null ? rest : options)
     this.#watcher.ensure()
-    return feed as ChangeFeed<V>
+    return abortableFeed(feed as ChangeFeed<V>, checkSignal(signal))
   }
 
   /**
@@ -767,13 +770,16 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
    * Write every live key (types, expiries) to a kvstore snapshot file, read at one
    * revision: `Store.open({ file })` or `store.load(path)` read it. A path is required.
    */
-  async snapshot(path?: string, options: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli' } = {}): Promise<SnapshotResult> {
+  async snapshot(path?: string, options: { format?: SnapshotFormatName; compress?: 'gzip' | 'brotli'; signal?: AbortSignal } = {}): Promise<SnapshotResult> {
     this.#checkOpen()
-    checkOptionsObject('snapshot option', options, ['format', 'compress'])
+    checkOptionsObject('snapshot option', options, ['format', 'compress', 'signal'])
+    const signal = checkSignal(options.signal)
+    throwIfAborted(signal)
     const format = checkOneOf('snapshot format', options.format, ['binary', 'json'])
     const compress = checkOneOf('snapshot compress', options.compress, ['gzip', 'brotli'])
     if (path === undefined) throw new StoreError('KV_INVALID_ARGUMENT', 'an etcd store needs a snapshot path (etcd keeps its own data)')
     const revision = await this.#pinNow()
+    throwIfAborted(signal)
     return exportSnapshot(this.#exportHost(revision), path, format, compress)
   }
 
@@ -782,15 +788,19 @@ export class EtcdStore<V = unknown> implements KeyValueStore<V> {
    * ops after one that clears it. Not atomic for other clients: they may see it half
    * loaded. Every other call of this store waits for it.
    */
-  async load(path: string): Promise<{ entries: number; timeMs: number }> {
+  async load(path: string, options: { signal?: AbortSignal } = {}): Promise<{ entries: number; timeMs: number }> {
     this.#checkOpen()
     if (typeof path !== 'string' || path === '') throw new StoreError('KV_INVALID_ARGUMENT', `load needs a file path, got ${describeValue(path)}`)
+    checkOptionsObject('load option', options, ['signal'])
+    throwIfAborted(checkSignal(options.signal))
     return this.#exclusive(() => importSnapshot(this.#exportHost(), path, this.#clearOps()))
   }
 
   /** etcd compacts its own history; resolves with an empty result. */
-  async compact(): Promise<SnapshotResult> {
+  async compact(options: { signal?: AbortSignal } = {}): Promise<SnapshotResult> {
     this.#checkOpen()
+    checkOptionsObject('compact option', options, ['signal'])
+    throwIfAborted(checkSignal(options.signal))
     return { path: '', format: 'binary', entries: 0, bytes: 0, timeMs: 0, seq: this.#revision }
   }
 

@@ -104,7 +104,7 @@ type StoreMethods =
 
 /** The public API of `Store`, as the suite sees it. `Store<unknown>` implements it. */
 export interface StoreLike extends Pick<Store<unknown>, StoreMethods> {
-  transaction<R>(fn: (tx: TxLike) => R | Promise<R>, options?: { retries?: number }): Promise<R>
+  transaction<R>(fn: (tx: TxLike) => R | Promise<R>, options?: { retries?: number; signal?: AbortSignal }): Promise<R>
   atomic(): AtomicLike
   watch(options?: WatchOptions): FeedLike
 }
