@@ -155,9 +155,15 @@ export class Store<V = unknown> implements KeyValueStore<V> {
 
   async #init(): Promise<void> {
     this.#funnel.seq = await this.#persist.open(this.#ks, this.#budget)
-    // Keys replay evicted are logged as deletes before open resolves: the state served is the durable one.
-    await this.#budget.logReplayEvictions()
-    this.#budget.enforce()
+    try {
+      // Keys replay evicted are logged as deletes before open resolves: the state served is the durable one.
+      await this.#budget.logReplayEvictions()
+      this.#budget.enforce()
+    } catch (err) {
+      // A failed log write must not keep the directory locked.
+      await this.#persist.close(() => this.#maintenance.pointInTime()).catch(() => undefined)
+      throw err
+    }
     const o = this.#o
     this.#sweeper.start(o.expirySweepIntervalMs)
     this.#maintenance.start(o.snapshotIntervalMs)

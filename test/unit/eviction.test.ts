@@ -304,6 +304,28 @@ describe('the budget across reopen and crash', () => {
     expect(crashed.stats().evictedKeys).toBe(0)
   })
 
+  it('an open whose replay evictions cannot be logged fails with KV_IO and leaves the directory unlocked', async () => {
+    const fs = new MemFs()
+    const big = await Store.open<unknown>({ dir: '/db', fs })
+    for (let i = 0; i < 30; i++) await big.set(key(i), VALUE)
+    await big.close()
+    let failing = false
+    // Only the evictions' record is datasynced while this store opens: fail it.
+    const faulty = new Proxy(fs, {
+      get(target, name) {
+        if (name === 'datasync' && failing) return async () => { throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }) }
+        const v = Reflect.get(target, name) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const small = { dir: '/db', fs: faulty, maxMemoryBytes: roomFor(5), evictionPolicy: 'allkeys-lru' } as const
+    failing = true
+    expect(await codeOf(Store.open(small))).toBe('KV_IO')
+    failing = false
+    const again = await Store.open<unknown>(small)
+    expect(again.stats().memoryBytes).toBeLessThanOrEqual(roomFor(5))
+  })
+
   it('a snapshot file larger than the budget loads and then evicts', async () => {
     const path = join(tmpDir(), 'snap.kvs')
     const src = await Store.open<unknown>()
