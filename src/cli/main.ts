@@ -50,7 +50,8 @@ async function main(argv: string[]): Promise<number> {
     args = parseCliArgs(argv)
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`kvstore: ${err.message}\n\n${USAGE}\n`)
+      // One line for the mistake and one for where the usage is, not the whole help.
+      process.stderr.write(`kvstore: ${err.message.split('\n')[0]}\n(kvstore --help shows the usage)\n`)
       return EXIT_USAGE
     }
     throw err
