@@ -31,7 +31,7 @@ opens the directory in $KVSTORE_DIR, or ./.kvstore-data.
 
 Options:
   --dir <path>        persistent store directory (WAL + snapshots); also -dir
-  --file <path>       snapshot-file mode (seed 004): load on start, SNAPSHOT writes it,
+  --file <path>       snapshot-file mode (one file, no WAL): load on start, SNAPSHOT writes it,
                       written again on exit; .json files are JSON, others binary; also -file
   --etcd <urls>       an etcd v3 cluster (EtcdStore): its client URLs, comma-separated,
                       e.g. http://10.0.0.1:2379,http://10.0.0.2:2379
@@ -60,7 +60,7 @@ command per line and prints one reply per command, with no prompts.
 Exit status: 0 ok; 1 a command replied with an error (scripts and one-shot);
 2 usage error; 3 the store could not be opened (locked, corrupt, I/O error).`
 
-/** Parse argv (without node and script). The seed's `-file`/`-dir` spellings are accepted. */
+/** Parse argv (without node and script). The single-dash `-file`/`-dir`/`-sync`/`-json` spellings of the first CLI are accepted. */
 export function parseCliArgs(argv: readonly string[]): CliArgs {
   const normalised = argv.map((a) => (a === '-file' ? '--file' : a === '-dir' ? '--dir' : a === '-sync' ? '--sync' : a === '-json' ? '--json' : a))
   let parsed

@@ -11,7 +11,7 @@ function bare(value: string): string {
 }
 
 /**
- * Text for a reply, as redis-cli prints it, with kvstore's seed-session conventions:
+ * Text for a reply, as redis-cli prints it, with the conventions of kvstore's first CLI:
  * bare strings (`Alice`, not `"Alice"`; quoted only when they hold control characters), `(nil)`, `(integer) N`, `(error) …`, numbered
  * array items, and one bare item per line for key lists (KEYS).
  */

@@ -1,6 +1,6 @@
 // Byte-level reading and writing shared by the WAL op codec and the snapshot formats.
 // Integers are little-endian on write; the reader can be switched to big-endian for
-// the seed's binary v1 files written on big-endian machines.
+// binary version-1 files (the first kvstore format) written on big-endian machines.
 
 import { isUtf8 } from 'node:buffer'
 import { StoreError } from '../errors.js'

@@ -11,6 +11,12 @@ export interface Session {
   run(line: string): Promise<Reply | null>
   /** True between MULTI and EXEC/DISCARD. */
   readonly inTransaction: boolean
+  /**
+   * Count a command its caller refused before it reached the session (a server refuses words
+   * that are not text): between MULTI and EXEC the transaction then fails with `EXECABORT`,
+   * as after an unknown command. Does nothing outside MULTI.
+   */
+  reject(): void
   /** True once EXIT or QUIT was run. The session does not close the store. */
   readonly exited: boolean
 }
@@ -252,6 +258,9 @@ export function createSession(store: CommandStore): Session {
     },
     get inTransaction() {
       return queue !== undefined
+    },
+    reject() {
+      if (queue !== undefined) queueError = true
     },
     get exited() {
       return exited

@@ -276,7 +276,7 @@ const specs: CommandSpec[] = [
   { name: 'SET', arity: -3, flags: ['write'], syntax: 'SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]', summary: 'Store a string value.', run: set },
   { name: 'GET', arity: 2, flags: ['readonly'], syntax: 'GET key', summary: 'Value of key, or (nil).', run: async (c, a) => bulkOf(await c.store.get(a[0] as string)) },
   { name: 'DEL', arity: -2, flags: ['write'], syntax: 'DEL key [key ...]', summary: 'Delete keys; reply how many existed.', run: async (c, a) => integer((await Promise.all(a.map((k) => c.store.delete(k)))).filter(Boolean).length) },
-  { name: 'DELETE', arity: 2, flags: ['write'], syntax: 'DELETE key', summary: 'Delete a key; reply OK (seed 004).', run: async (c, a) => (await c.store.delete(a[0] as string), OK) },
+  { name: 'DELETE', arity: 2, flags: ['write'], syntax: 'DELETE key', summary: 'Delete a key; reply OK (DEL replies with a count).', run: async (c, a) => (await c.store.delete(a[0] as string), OK) },
   { name: 'EXISTS', arity: -2, flags: ['readonly'], syntax: 'EXISTS key [key ...]', summary: 'How many of the keys exist (repeats count).', run: async (c, a) => integer((await Promise.all(a.map((k) => c.store.has(k)))).filter(Boolean).length) },
   { name: 'KEYS', arity: 2, flags: ['readonly'], syntax: 'KEYS pattern', summary: 'Keys matching a glob (* ? [abc] [^a] [a-z] \\x), in key order.', run: async (c, a) => array((await c.store.keys(a[0] as string)).map((k) => bulk(k)), true) },
   { name: 'MGET', arity: -2, flags: ['readonly'], syntax: 'MGET key [key ...]', summary: 'Values of several keys.', run: async (c, a) => array(await Promise.all(a.map(async (k) => bulkOf(await c.store.get(k).catch(() => undefined))))) },
@@ -429,6 +429,36 @@ export function helpText(name?: string): Reply {
     if (spec === undefined) return error('ERR', `unknown command '${name}'`)
     return bulk(`${spec.syntax}\n  ${spec.summary}`)
   }
-  const width = Math.max(...specs.map((s) => s.syntax.length))
-  return bulk(specs.map((s) => `${s.syntax.padEnd(width)}  ${s.summary}`).join('\n'))
+  return bulk(specs.map((s) => helpLine(s.syntax, s.summary)).join('\n'))
+}
+
+/** HELP fits an 80-column terminal: syntax in a column of this width, summaries after it. */
+const HELP_COLUMNS = 80
+const HELP_SYNTAX_WIDTH = 30
+
+/** One command of the HELP list: a syntax too wide for its column, and summary lines too long, wrap. */
+function helpLine(syntax: string, summary: string): string {
+  const indent = ' '.repeat(HELP_SYNTAX_WIDTH + 2)
+  const lines = wrap(syntax, HELP_COLUMNS)
+  const text = wrap(summary, HELP_COLUMNS - indent.length)
+  const last = lines[lines.length - 1] as string
+  const out = last.length <= HELP_SYNTAX_WIDTH ? [...lines.slice(0, -1), `${last.padEnd(HELP_SYNTAX_WIDTH)}  ${text[0] ?? ''}`] : [...lines, indent + (text[0] ?? '')]
+  for (const t of text.slice(1)) out.push(indent + t)
+  return out.join('\n')
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces (a longer word stands alone). */
+function wrap(text: string, width: number): string[] {
+  const out: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      out.push(line)
+      line = word
+    } else {
+      line = line === '' ? word : `${line} ${word}`
+    }
+  }
+  out.push(line)
+  return out
 }

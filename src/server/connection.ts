@@ -52,6 +52,8 @@ export class Connection implements ClientHandle {
   #closing = false
   #gone = false
   #lastCommand = ''
+  /** Under RESP3, the names of the commands queued since MULTI (EXEC's HGETALL replies become maps). */
+  #queued: string[] = []
   /** The store applies calls in call order (not an EtcdStore), so requests may overlap. */
   readonly #callOrder: boolean
   #done: Promise<void>
@@ -233,18 +235,30 @@ export class Connection implements ClientHandle {
     if (req.binary !== undefined) {
       // redis-cli --pipe ends with ECHO of 20 random bytes and waits for them: send them back.
       if ((name === 'ECHO' || name === 'PING') && args.length === 2 && req.binary[1] !== undefined && !this.#session.inTransaction) return req.binary[1]
+      this.#session.reject()
       return errorLine(NOT_TEXT)
     }
     const own = CONNECTION_COMMANDS.get(name)
     if (own !== undefined) {
       // Inside MULTI only QUIT and SHUTDOWN act at once; the others are connection state Redis would queue.
       if (this.#session.inTransaction && name !== 'QUIT' && name !== 'SHUTDOWN' && name !== 'EXIT') {
+        this.#session.reject()
         return error('ERR', `${name} inside MULTI is not supported`)
       }
       return own(this, args, () => this.#storeInfo())
     }
+    const queuing = this.#session.inTransaction
     const reply = await this.#session.execute(args)
-    if (this.protocol === 3 && name === 'HGETALL' && reply.type === 'array' && reply.value !== null) return pairs(reply.value)
+    if (this.protocol !== 3) return reply
+    // RESP3 answers HGETALL with a map, also inside an EXEC reply: remember what was queued.
+    const queued = this.#queued
+    if (queuing && reply.type === 'status' && reply.value === 'QUEUED') queued.push(name)
+    // Out of MULTI (never in, or EXEC/DISCARD ended it): nothing is queued.
+    if (!this.#session.inTransaction) this.#queued = []
+    if (name === 'EXEC' && queuing && reply.type === 'array' && reply.value !== null) {
+      return { type: 'array', value: reply.value.map((r, i) => (queued[i] === 'HGETALL' && r.type === 'array' && r.value !== null ? pairs(r.value) : r)) }
+    }
+    if (name === 'HGETALL' && !queuing && reply.type === 'array' && reply.value !== null) return pairs(reply.value)
     return reply
   }
 

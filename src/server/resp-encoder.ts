@@ -2,8 +2,11 @@
 // lengths are byte lengths, so any stored string comes back byte for byte.
 import type { Reply } from '../commands/reply.js'
 
-/** A reply as the server sends it: a command's reply, or a map (HELLO; HGETALL under RESP3). */
-export type WireReply = Reply | { readonly type: 'map'; readonly value: readonly (readonly [WireReply, WireReply])[] }
+/** A reply as the server sends it: a command's reply, a map (HELLO; HGETALL under RESP3), or an array of those (EXEC). */
+export type WireReply =
+  | Reply
+  | { readonly type: 'map'; readonly value: readonly (readonly [WireReply, WireReply])[] }
+  | { readonly type: 'array'; readonly value: readonly WireReply[] | null }
 
 /** RESP version a connection speaks. */
 export type Protocol = 2 | 3

@@ -1,6 +1,6 @@
 // Binary snapshot format.
 //
-// v1 (seed 004, read only; all fields in the byte order of the magic):
+// v1 (the first kvstore format, read only; all fields in the byte order of the magic):
 //   magic u32 = 0x4B56DB | version u32 = 1 | timestamp u64 (unix seconds) | count u32
 //   count × (key length u32, key UTF-8, value length u32, value UTF-8)
 // v2 (written, little-endian; same 20-byte header prefix):
@@ -47,7 +47,7 @@ const V2_HEADER_BYTES = 28
 const EMPTY = Buffer.alloc(0)
 
 /**
- * The binary snapshot format: compact, typed, CRC-checked (v2); reads seed v1 files in
+ * The binary snapshot format: compact, typed, CRC-checked (v2); reads version-1 files (the first format) in
  * either byte order.
  *
  * `read` verifies the v2 CRC trailer before calling `visit`; entries come in file order.

@@ -12,13 +12,13 @@ export interface SnapshotEntry {
   value: unknown
   /** Absolute expiry time in ms since the epoch; 0 = never. */
   expiresAt: number
-  /** Per-key version; 0 = unknown (seed version-1 files carry none). */
+  /** Per-key version; 0 = unknown (version-1 files, the first kvstore format, carry none). */
   version: number
 }
 
 /** What a snapshot says about itself. */
 export interface SnapshotMeta {
-  /** Last WAL sequence number the snapshot covers; 0 for seed version-1 files. */
+  /** Last WAL sequence number the snapshot covers; 0 for version-1 files, the first kvstore format,. */
   seq: number
   /** When it was written, ms since the epoch (integer ms round-trip exactly). */
   timestamp: number
@@ -85,7 +85,7 @@ export interface SnapshotFormat {
    * once per entry in file order.
    *
    * File order is the order the writer was given, except for whole-file-parsed JSON
-   * (seed version 1, or a hand-reformatted file), which comes in JavaScript object key
+   * (version 1, the first kvstore format, or a hand-reformatted file), which comes in JavaScript object key
    * order: callers must not assume sorted output. Duplicate keys (possible only in
    * hand-edited JSON) are all visited; the last one should win.
    *

@@ -22,7 +22,7 @@ export function formatByName(name: SnapshotFormatName): SnapshotFormat {
 /** A snapshot file read into a fresh memtable. */
 export interface LoadedSnapshot {
   readonly memtable: Memtable
-  /** Sequence number the snapshot covers (0 for seed version-1 files). */
+  /** Sequence number the snapshot covers (0 for version-1 files, the first kvstore format). */
   readonly seq: number
   /** Largest per-key version in the file (entries without one got `seq`). */
   readonly maxVersion: number
@@ -32,7 +32,7 @@ export interface LoadedSnapshot {
 /**
  * Read a snapshot file (format detected from its first bytes) into a new memtable.
  *
- * Entries without a version (seed version-1 files) get `max(baseSeq, file seq) + 1`,
+ * Entries without a version (version-1 files, the first kvstore format) get `max(baseSeq, file seq) + 1`,
  * so every stored key has a non-zero version; with `stampVersion` every entry gets that
  * version instead. Unsorted input (JSON v1 object order)
  * is sorted; duplicate keys keep the last occurrence.

@@ -1,6 +1,6 @@
 // JSON snapshot format.
 //
-// v1 (seed 004, read only): {"version":1,"timestamp":"<ISO>","data":{"key":"value",…}}
+// v1 (the first kvstore format, read only): {"version":1,"timestamp":"<ISO>","data":{"key":"value",…}}
 // v2 (written): the same shape, one entry per line, so a plain string map still reads
 // as one, and the file is streamed line by line on both write and read:
 //
@@ -56,7 +56,7 @@ import { ChunkSink, readChunks, readHead, sniff } from './stream.js'
 /** The JSON version this code writes. */
 export const JSON_VERSION = 2
 
-/** Files parsed whole (seed v1, hand-reformatted v2) may be at most this large once decompressed. */
+/** Files parsed whole (version 1, hand-reformatted v2) may be at most this large once decompressed. */
 export const MAX_WHOLE_JSON_BYTES = 256 * 1024 * 1024
 
 /** Longest string V8 can make, in UTF-16 units (a line of n bytes decodes to at most n units). */
@@ -67,9 +67,9 @@ const WRAPPER_KEYS = new Set(['type', 'value', 'expiresAt', 'version'])
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
 /**
- * The JSON snapshot format: human-readable, one entry per line (v2); reads seed v1.
+ * The JSON snapshot format: human-readable, one entry per line (v2); reads version-1 files (the first format).
  *
- * `read` streams files this code wrote; seed v1 files and v2 files a human has
+ * `read` streams files this code wrote; version-1 files and v2 files a human has
  * reformatted are parsed whole (up to {@link MAX_WHOLE_JSON_BYTES}) and come in
  * JavaScript object key order, not file order. JSON carries no checksum: damage is
  * detected only when it breaks the syntax, UTF-8, the structure, the entry count or a
@@ -492,7 +492,7 @@ function parseEntryLine(body: string, at: Loc, h: Header, ctx: Ctx): SnapshotEnt
   return decodeEntry(key, rawValue, h.version, ctx, at)
 }
 
-/** Parse a whole file (seed v1, or v2 laid out differently). */
+/** Parse a whole file (version 1, or v2 laid out differently). */
 async function readWhole(fs: Fs, path: string, compression: SnapshotCompression | undefined, ctx: Ctx, out: SnapshotEntry[]): Promise<SnapshotReadResult> {
   const parts: Buffer[] = []
   let size = 0
@@ -542,7 +542,7 @@ function decodeEntry(key: string, raw: unknown, version: number, ctx: Ctx, at: L
   if (badKey !== undefined) throw corrupt(ctx, at, `key ${showValue(key)}: ${badKey}`)
   const d: Decoding = { ctx, at, key }
   if (version === 1) {
-    // Seed v1 holds strings; other JSON is kept as the matching type rather than refused.
+    // Version 1 holds strings; other JSON is kept as the matching type rather than refused.
     return { key, value: isScalar(raw) ? checkScalar(raw, d) : jsonData(raw, d), expiresAt: 0, version: 0 }
   }
   if (isScalar(raw)) return { key, value: checkScalar(raw, d), expiresAt: 0, version: 0 }

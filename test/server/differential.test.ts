@@ -33,9 +33,9 @@
 // in that band is an integer in Redis and "ERR value is not an integer or out of range" in
 // kvstore. Beyond int64 both reply that error, and the stream checks it. Nor the empty
 // key: kvstore refuses it ("ERR key must not be empty", KV_INVALID_KEY), Redis takes it.
-// The server streams differ from the others in three places, each explained where it is
-// handled: valid UTF-8 only (TEXT_FOR_BINARY), no byte-counting KEYS pattern
-// (TEXT_FOR_BYTE_PATTERN), and RESP3 HGETALL inside EXEC (in normalize()).
+// The server streams differ from the others in two places, each explained where it is
+// handled: valid UTF-8 only (TEXT_FOR_BINARY), and no byte-counting KEYS pattern
+// (TEXT_FOR_BYTE_PATTERN).
 import { describe, expect, it } from 'vitest'
 import { rng } from '../../bench/lib/data.js'
 import { createSession, type Reply, type Session } from '../../src/commands/index.js'
@@ -345,13 +345,13 @@ function reencode(v: RespValue): string {
 }
 
 /** Normalize `raw`, the reply to `args` (for EXEC: `queued` are the commands it ran). */
-function normalize(args: string[], raw: Buffer, queued: string[][] | undefined, out: Normal, inExec = false): string {
+function normalize(args: string[], raw: Buffer, queued: string[][] | undefined, out: Normal): string {
   const parsed = parseReply(raw)
   if (parsed === undefined || parsed.end !== raw.length) return `!unparsable ${raw.toString('latin1')}`
   const v = parsed.value
   const name = (args[0] ?? '').toUpperCase()
   if (name === 'EXEC' && v.type === 'array' && v.value !== null && queued !== undefined && queued.length === v.value.length) {
-    return `*${v.value.length}\r\n${v.value.map((x, i) => normalize(queued[i] as string[], Buffer.from(reencode(x), 'latin1'), undefined, out, true)).join('')}`
+    return `*${v.value.length}\r\n${v.value.map((x, i) => normalize(queued[i] as string[], Buffer.from(reencode(x), 'latin1'), undefined, out)).join('')}`
   }
   if ((name === 'TTL' || name === 'PTTL') && v.type === 'integer' && v.value >= 0n) {
     out.ttls.push({ value: Number(v.value), toleranceMs: 1000, unitMs: name === 'TTL' ? 1000 : 1 })
@@ -362,13 +362,6 @@ function normalize(args: string[], raw: Buffer, queued: string[][] | undefined, 
     const pairs: string[] = []
     for (let i = 0; i < v.value.length; i += 2) pairs.push(reencode(v.value[i] as RespValue) + reencode(v.value[i + 1] as RespValue))
     return `*${v.value.length}\r\n${pairs.sort().join('')}`
-  }
-  // Known server difference, reported: inside an EXEC reply, RESP3 HGETALL comes as a flat
-  // array (RESP2 form) where Redis sends a map. Both sides are read as the flat array there
-  // until src/server encodes it as a map; top-level HGETALL replies are compared as maps.
-  if (name === 'HGETALL' && v.type === 'map' && inExec) {
-    const flat: RespValue = { type: 'array', value: v.value.flatMap(([k, x]) => [k, x]) }
-    return normalize(args, Buffer.from(reencode(flat), 'latin1'), undefined, out, true)
   }
   if (name === 'HGETALL' && v.type === 'map') return `%${v.value.length}\r\n${v.value.map(([k, x]) => reencode(k) + reencode(x)).sort().join('')}`
   return raw.toString('latin1')

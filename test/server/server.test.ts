@@ -221,6 +221,14 @@ describe('RESP server protocol', () => {
     expect(rest).toBe('%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n$3\r\nend\r\n')
     c.send(cmd('HELLO', '4'))
     expect(await c.until('NOPROTO')).toContain('-NOPROTO unsupported protocol version\r\n')
+    // Inside EXEC too, and a refused nested MULTI does not lose track of what was queued.
+    const before = c.received.length
+    c.send(cmd('MULTI') + cmd('HGETALL', 'h') + cmd('MULTI') + cmd('GET', 'missing') + cmd('HGETALL', 'h') + cmd('EXEC'))
+    const exec = (await c.until('*3\r\n%1')).slice(before)
+    expect(await c.until('_\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n', 2000).then(() => c.received.slice(before))).toBe(
+      '+OK\r\n+QUEUED\r\n-ERR MULTI calls can not be nested\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n',
+    )
+    expect(exec).toContain('*3\r\n%1')
   })
 
   it('sends back bytes that are not UTF-8 for ECHO (redis-cli --pipe waits for them) and refuses them as data', async () => {
@@ -231,6 +239,11 @@ describe('RESP server protocol', () => {
     expect(await c.until('\r\n', 2000).then(async () => c.until(raw.toString('latin1')))).toBe(`$4\r\n${raw.toString('latin1')}\r\n`)
     c.send(Buffer.concat([Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n'), raw, Buffer.from('\r\n')]))
     expect(await c.until('UTF-8')).toContain('-ERR kvstore keys and values are text')
+    // Refused inside MULTI, it fails the transaction as an unknown command would.
+    const before = c.received.length
+    c.send(Buffer.concat([Buffer.from(cmd('MULTI') + cmd('SET', 'a', '1') + '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n'), raw, Buffer.from(`\r\n${cmd('EXEC')}`)]))
+    const tail = (await c.until('EXECABORT')).slice(before)
+    expect(tail).toMatch(/^\+OK\r\n\+QUEUED\r\n-ERR kvstore keys and values are text[^\r]*\r\n-EXECABORT Transaction discarded because of previous errors\.\r\n$/)
   })
 
   it('with requirepass runs nothing before AUTH, and compares the password', async () => {
