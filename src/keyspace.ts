@@ -38,7 +38,7 @@ export function toInteger(key: string, v: unknown): number {
   if (typeof v === 'number') {
     if (Number.isSafeInteger(v)) return v
   } else if (typeof v === 'string') {
-    if (/^-?(0|[1-9][0-9]{0,15})$/.test(v)) {
+    if (/^(0|-?[1-9][0-9]{0,15})$/.test(v)) {
       const n = Number(v)
       if (Number.isSafeInteger(n)) return n
     }

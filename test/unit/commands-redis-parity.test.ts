@@ -27,6 +27,10 @@ describe('command language parity with redis-server', () => {
     expect(await replies('RPUSH l x y', 'LRANGE l 0 99999999999999999', 'LRANGE l -9223372036854775808 0', 'LRANGE l 0 9223372036854775808')).toEqual([2, ['x', 'y'], ['x'], NOT_INT])
   })
 
+  it('refuses to count from a stored -0, as Redis does (0 and -1 are integers)', async () => {
+    expect(await replies('SET z -0', 'INCR z', 'SET o 0', 'INCR o', 'SET m -1', 'DECR m', 'SET p 00', 'INCR p')).toEqual(['OK', NOT_INT, 'OK', 1, 'OK', -2, 'OK', NOT_INT])
+  })
+
   it('answers LPOP/RPOP counts and arity with Redis texts', async () => {
     expect(await replies('RPUSH l x', 'LPOP l x', 'RPOP l -1', 'LPOP l 1 2')).toEqual([
       1, 'ERR value is out of range, must be positive', 'ERR value is out of range, must be positive', "ERR wrong number of arguments for 'lpop' command",
