@@ -61,6 +61,10 @@ export class Limits {
    * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for unknown keys or a bad ttl.
    */
   expiresAt(options: SetOptions, allowed: readonly string[] = SET_OPTION_KEYS): number {
+    // keyv calls set(key, value, ttlMs): point at the adapter that speaks that dialect.
+    if (typeof options === 'number') {
+      throw new StoreError('KV_INVALID_ARGUMENT', `set options must be an object such as { ttl: ${String(options)} }, got a number (for keyv, wrap the store in KeyvKvstore from the keyv entry)`)
+    }
     checkOptionsObject('set option', options, allowed)
     if (options.expiresAt !== undefined) return positiveInt('expiresAt', options.expiresAt)
     if (options.ttl !== undefined) return this.deadline(positiveInt('ttl', options.ttl))

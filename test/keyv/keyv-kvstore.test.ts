@@ -115,3 +115,12 @@ describe('KeyvKvstore', () => {
     expect(all).toEqual(['m:c', 'n:a', 'n:b'])
   })
 })
+
+describe('a Store handed to keyv directly', () => {
+  it('refuses keyv\'s numeric ttl with a KV_INVALID_ARGUMENT that names KeyvKvstore', async () => {
+    await using store = await Store.open()
+    const err = await store.set('k', 'v', 1000 as never).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'KV_INVALID_ARGUMENT', message: expect.stringContaining('KeyvKvstore') })
+    expect(await store.has('k')).toBe(false)
+  })
+})
