@@ -1,5 +1,6 @@
 import type { Op } from './codec/ops.js'
 import { describeValue } from './arguments.js'
+import { throwIfAborted } from './abort.js'
 import { StoreError } from './errors.js'
 import { compileGlob } from './glob.js'
 import { prefixBounds } from './key.js'
@@ -154,6 +155,7 @@ class OptimisticTransaction<V = unknown> implements Transaction<V> {
     let n = 0
     for (const [k, v] of this.#range(bounds, false)) {
       if (n++ >= limit) return
+      throwIfAborted(options.signal)
       yield [k, copyOut<V>(v)]
     }
   }

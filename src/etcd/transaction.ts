@@ -9,6 +9,7 @@ import { writeBytes } from '../value-check.js'
 import { describeValue, checkOptionsObject } from '../arguments.js'
 import type { AtomicOperation, AtomicResult } from '../atomic.js'
 import type { Clock } from '../clock.js'
+import { throwIfAborted } from '../abort.js'
 import { StoreError } from '../errors.js'
 import { compileGlob } from '../glob.js'
 import { prefixBounds } from '../key.js'
@@ -108,6 +109,7 @@ class EtcdTransaction<V> implements Transaction<V> {
       if (limit === 0) return
       let n = 0
       for (const [key, rec] of await self.#merged(bounds, false)) {
+        throwIfAborted(options.signal)
         yield [key, copyOut<V>(rec)] as [string, V]
         if (++n >= limit) return
       }

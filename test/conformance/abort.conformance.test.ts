@@ -56,6 +56,16 @@ describe.each(backends)('abort: $name', (backend) => {
     expect(await codeOf(() => s.transaction(() => 1, { signal: aborted() }))).toBe('KV_ABORTED')
   })
 
+  it('ends a scan inside a transaction when its own signal aborts', async (ctx) => {
+    if (!backend.capabilities.transactions) return ctx.skip()
+    const s = await backend.open()
+    await s.batch(['a', 'b'].map((key) => ({ type: 'set', key, value: key })))
+    const r = s.transaction(async (tx) => {
+      for await (const _ of tx.scan({ signal: aborted() })) void _
+    })
+    expect(await codeOf(() => r)).toBe('KV_ABORTED')
+  })
+
   it('does not start a snapshot, load or compact whose signal is aborted', async () => {
     const s = await backend.open()
     await s.set('a', 1)
