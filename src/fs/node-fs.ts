@@ -1,4 +1,5 @@
 import * as fs from 'node:fs'
+import { dirname } from 'node:path'
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, OS_FILES, type Fs, type FsStat, type OpenFlags } from './fs.js'
 
 function toStat(s: fs.Stats): FsStat {
@@ -80,14 +81,43 @@ export class NodeFs implements Fs {
     return fs.readdirSync(dir)
   }
   mkdir(dir: string, mode: number = DEFAULT_DIR_MODE): void {
-    // With `recursive`, `mode` applies to every directory created, parents included.
-    fs.mkdirSync(dir, { recursive: true, mode })
+    // Not `{ recursive: true }`: Node's recursive mkdirSync never returns where mkdir fails with
+    // ENOENT under a parent that exists (a path in /proc or /sys), which hung Store.open. One
+    // level at a time instead; `mode` applies to every directory created, parents included.
+    mkdirParents(dir, mode, 0)
   }
   rmdir(dir: string): void {
     fs.rmdirSync(dir)
   }
   readFile(path: string): Buffer {
     return fs.readFileSync(path)
+  }
+}
+
+/** Deepest chain of missing parents `mkdir` creates (a guard: real paths are far shallower). */
+const MAX_MKDIR_DEPTH = 256
+
+function mkdirParents(dir: string, mode: number, depth: number): void {
+  const err = tryMkdir(dir, mode)
+  if (err === undefined) return
+  if (err.code !== 'ENOENT' || depth >= MAX_MKDIR_DEPTH) throw err
+  const parent = dirname(dir)
+  // ENOENT although the parent exists (or there is no parent left): this path cannot be made.
+  if (parent === dir || fs.existsSync(parent)) throw err
+  mkdirParents(parent, mode, depth + 1)
+  const again = tryMkdir(dir, mode)
+  if (again !== undefined) throw again
+}
+
+/** Make one directory; `undefined` when it was made or already is a directory, else the error. */
+function tryMkdir(dir: string, mode: number): NodeJS.ErrnoException | undefined {
+  try {
+    fs.mkdirSync(dir, { mode })
+    return undefined
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (e.code === 'EEXIST' && fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true) return undefined
+    return e
   }
 }
 

@@ -1,6 +1,7 @@
 // Regression: misuse must never lose data silently or escape as a raw error. Unknown option
 // keys and values are refused with the closest valid name; wrong types say what they got; OS
 // errors come back as KV_IO with the cause; errors of another copy of kvstore are recognised.
+import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -144,5 +145,20 @@ describe('nothing the API accepts is refused by replay', () => {
     const again = await Store.open<unknown>({ dir, maxKeyBytes: 16 })
     expect(await again.hgetall('h')).toEqual(new Map<string, unknown>([['', 1], ['g'.repeat(16), 2], ['x', 3]]))
     await again.close()
+  })
+})
+
+describe('directories that cannot be made', () => {
+  // Node's recursive mkdirSync spins forever when mkdir fails with ENOENT under a parent that
+  // exists (/proc): Store.open never settled. Run in a child so a hang fails the test.
+  it('a store directory under /proc is refused with KV_IO at once, never a hang', () => {
+    const script = `
+      const { Store } = await import(${JSON.stringify(new URL('../../src/store.ts', import.meta.url).href)})
+      for (const dir of ['/proc/kvstore-x', '/proc/kvstore-x/y/z']) {
+        try { await Store.open({ dir }); console.log('opened ' + dir) } catch (e) { console.log(e.code + ' ' + e.message) }
+      }`
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 })
+    expect(r.signal, 'Store.open hung').toBeNull()
+    expect(r.stdout.trim().split('\n')).toEqual(['KV_IO cannot create directory /proc/kvstore-x', 'KV_IO cannot create directory /proc/kvstore-x/y/z'])
   })
 })
