@@ -22,40 +22,42 @@ export interface CliArgs {
 /** Thrown for usage errors (exit status 2). */
 export class UsageError extends Error {}
 
-export const USAGE = `Usage: kvstore [--dir <path> | --file <path> | --etcd <urls>] [options] [command words...]
+export const USAGE = `Usage: kvstore [--dir <path> | --file <path> | --etcd <urls>] [options]
+               [command words...]
        kvstore copy <from> <to> [--force]
-       kvstore serve [--dir <path> | --file <path> | --etcd <urls>] [--port <n>] [options]
+       kvstore serve [store option] [--port <n>] [options]
 
-Opens a kvstore and reads commands (type HELP for the list). With no store option it
-opens the directory in $KVSTORE_DIR, or ./.kvstore-data.
+Opens a kvstore and reads commands (type HELP for the list). With no store
+option it opens the directory in $KVSTORE_DIR, or ./.kvstore-data.
 
 Options:
-  --dir <path>        persistent store directory (WAL + snapshots); also -dir
-  --file <path>       snapshot-file mode (one file, no WAL): load on start, SNAPSHOT writes it,
-                      written again on exit; .json files are JSON, others binary; also -file
-  --etcd <urls>       an etcd v3 cluster (EtcdStore): its client URLs, comma-separated,
-                      e.g. http://10.0.0.1:2379,http://10.0.0.2:2379
-  --namespace <p>     with --etcd: prefix of every etcd key the store uses (default none),
-                      so several stores can share one cluster
-  --sync <policy>     always (default) | interval | never  (directory mode)
-  --json              print one JSON value per reply
-  -c <command>        run one command line and exit
-  -h, --help          show this help
-  -v, --version       print the version
+  --dir <path>      persistent store directory (WAL + snapshots); also -dir
+  --file <path>     snapshot-file mode (one file, no WAL): loaded on start,
+                    written by SNAPSHOT and on exit; .json files are JSON,
+                    others binary; also -file
+  --etcd <urls>     an etcd v3 cluster (EtcdStore): its client URLs, comma-
+                    separated, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379
+  --namespace <p>   with --etcd: prefix of every etcd key the store uses
+                    (default none), so several stores can share one cluster
+  --sync <policy>   always (default) | interval | never  (directory mode)
+  --json            print one JSON value per reply
+  -c <command>      run one command line and exit
+  -h, --help        show this help
+  -v, --version     print the version
 
-Over etcd the commands are the same; SNAPSHOT needs a path (etcd keeps its own data)
-and COMPACT does nothing (etcd compacts its own history). A command the store refuses
-replies with the store's error, like any failed command.
+Over etcd the commands are the same; SNAPSHOT needs a path (etcd keeps its own
+data) and COMPACT does nothing (etcd compacts its own history). A command the
+store refuses replies with the store's error, like any failed command.
 
-kvstore copy <from> <to> copies every key (values, lists, hashes, expiries) from one
-store to another, each a directory path, file:<path> or etcd://host:port[,...][/namespace].
+kvstore copy copies every key (values, lists, hashes, expiries) from one store
+to another: a directory path, file:<path> or etcd://host:port[,...][/namespace].
 It replaces the contents of <to>; see kvstore copy --help.
 
-kvstore serve serves the store over RESP (the Redis protocol) to redis-cli, redis-benchmark
-and any Redis client; see kvstore serve --help.
+kvstore serve serves the store over RESP (the Redis protocol) to redis-cli,
+redis-benchmark and any Redis client; see kvstore serve --help.
 
-Interactive when stdin is a terminal (history, tab completion). Otherwise reads one
-command per line and prints one reply per command, with no prompts.
+Interactive when stdin is a terminal (history, tab completion). Otherwise reads
+one command per line and prints one reply per command, with no prompts.
 
 Exit status: 0 ok; 1 a command replied with an error (scripts and one-shot);
 2 usage error; 3 the store could not be opened (locked, corrupt, I/O error).`

@@ -14,27 +14,28 @@ const EXIT_OPEN_FAILED = 3
 
 export const COPY_USAGE = `Usage: kvstore copy <from> <to> [--force]
 
-Copies every key of <from> into <to>: values, lists, hashes and expiries (versions are
-not kept). <from> is written to a temporary snapshot file, <to> loads it, and the file
-is removed. Loading REPLACES the contents of <to>: a <to> that holds any key is refused
-unless --force is given, and with --force every key <to> held before is gone.
+Copies every key of <from> into <to>: values, lists, hashes and expiries
+(versions are not kept). <from> is written to a temporary snapshot file, <to>
+loads it, and the file is removed. Loading REPLACES the contents of <to>: a <to>
+that holds any key is refused unless --force is given, and with --force every
+key <to> held before is gone.
 
 <from> and <to> are each one of:
-  <path>                       a store directory (<to> is created if missing)
-  file:<path>                  a snapshot-file store (.json files are JSON, others binary)
+  <path>          a store directory (<to> is created if missing)
+  file:<path>     a snapshot-file store (.json files are JSON, others binary)
   etcd://host:port[,host:port...][/namespace]
-                               an etcd v3 cluster over http (port defaults to 2379),
-                               optionally one namespace (key prefix) in it
+                  an etcd v3 cluster over http (port defaults to 2379),
+                  optionally one namespace (key prefix) in it
 
 Options:
-  --force           replace the contents of a non-empty <to>
-  -h, --help        show this help
+  --force         replace the contents of a non-empty <to>
+  -h, --help      show this help
 
 On a terminal the progress is shown on stderr. When done it prints one line:
   copied N keys from <from> to <to> in T ms
 
-Exit status: 0 copied; 1 the copy failed, or was refused (then <to> is unchanged);
-2 usage error; 3 a store could not be opened.`
+Exit status: 0 copied; 1 the copy failed, or was refused (then <to> is
+unchanged); 2 usage error; 3 a store could not be opened.`
 
 /** One line, whatever the message held. */
 function oneLine(text: string): string {

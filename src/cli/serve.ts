@@ -12,9 +12,9 @@ const EXIT_OPEN_FAILED = 3
 
 export const SERVE_USAGE = `Usage: kvstore serve [--dir <path> | --file <path> | --etcd <urls>] [options]
 
-Serves a store over RESP, the Redis protocol: redis-cli, redis-benchmark and any Redis
-client (RESP2, or RESP3 after HELLO 3) can drive it. With no store option it serves
-the directory in $KVSTORE_DIR, or ./.kvstore-data.
+Serves a store over RESP, the Redis protocol: redis-cli, redis-benchmark and any
+Redis client (RESP2, or RESP3 after HELLO 3) can drive it. With no store option
+it serves the directory in $KVSTORE_DIR, or ./.kvstore-data.
 
 Options:
   --dir <path>            persistent store directory (WAL + snapshots)
@@ -22,18 +22,19 @@ Options:
   --etcd <urls>           an etcd v3 cluster, comma-separated client URLs
   --namespace <p>         with --etcd: prefix of every etcd key the store uses
   --port <n>              TCP port (default 6380; 0 picks a free one)
-  --bind <addr>           address to listen on (default 127.0.0.1, loopback only)
+  --bind <addr>           address to listen on (default 127.0.0.1: loopback)
   --requirepass <secret>  clients must AUTH with it before any other command
-  --sync <policy>         always (default): a reply is sent only once the writes before
-                          it are fsynced, one fsync per batch of replies (as Redis's
-                          appendfsync always); interval | never: replies do not wait
+  --sync <policy>         always (default): a reply is sent only once the
+                          writes before it are fsynced, one fsync per batch
+                          of replies (as Redis's appendfsync always);
+                          interval | never: replies do not wait
   --maxclients <n>        most connections at once (default 10000)
   --timeout <seconds>     close connections idle this long (default 0: never)
   -h, --help              show this help
 
 Once listening it prints "kvstore: listening on <addr>:<port>" on stderr.
-SIGTERM, SIGINT or SHUTDOWN stop it gracefully: no new connections, requests running
-finish and are answered, the store is flushed and closed, exit status 0.
+SIGTERM, SIGINT or SHUTDOWN stop it gracefully: no new connections, requests
+running finish and are answered, the store is flushed and closed, exit 0.
 
 Exit status: 0 stopped cleanly; 1 closing the store failed; 2 usage error;
 3 the store could not be opened or the port could not be bound.`

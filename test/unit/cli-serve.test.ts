@@ -23,7 +23,7 @@ describe('kvstore serve', () => {
     const help = serve(['--help'])
     expect(help.code).toBe(0)
     expect(help.out).toMatch(/^Usage: kvstore serve/)
-    for (const line of help.out.split('\n')) expect(line.length).toBeLessThanOrEqual(88)
+    for (const line of help.out.split('\n')) expect(line.length).toBeLessThanOrEqual(80)
     for (const bad of [['--port', '70000'], ['--port', 'x'], ['--sync', 'sometimes'], ['--maxclients', '0'], ['--dir', 'a', '--file', 'b'], ['--nosuch'], ['--requirepass', '']]) {
       const r = serve(bad)
       expect(r.code, bad.join(' ')).toBe(2)

@@ -2,6 +2,9 @@
 import { describe, expect, it } from 'vitest'
 import { commands } from '../../src/commands/index.js'
 import { helpText } from '../../src/commands/table.js'
+import { USAGE } from '../../src/cli/args.js'
+import { COPY_USAGE } from '../../src/cli/copy.js'
+import { SERVE_USAGE } from '../../src/cli/serve.js'
 
 const text = (): string => {
   const r = helpText()
@@ -21,5 +24,15 @@ describe('HELP', () => {
       expect(flat).toContain(spec.syntax.replace(/\s+/g, ' '))
       expect(flat).toContain(spec.summary.replace(/\s+/g, ' '))
     }
+  })
+})
+
+describe('--help of kvstore, kvstore copy and kvstore serve', () => {
+  it.each([
+    ['kvstore', USAGE],
+    ['kvstore copy', COPY_USAGE],
+    ['kvstore serve', SERVE_USAGE],
+  ])('%s fits 80 columns', (_name, usage) => {
+    expect(usage.split('\n').filter((l) => l.length > 80)).toEqual([])
   })
 })
