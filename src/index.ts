@@ -22,7 +22,7 @@ export type { AtomicOperation, AtomicResult } from './atomic.js'
 export type { ChangeFeed, Change, RemovalReason, WatchOptions } from './watch.js'
 export type { RangeBounds } from './memtable.js'
 
-// The command language also has its own entry, `kvstore/commands`; re-exported here so
+// The command language also has its own entry, `kvstore-db/commands`; re-exported here so
 // existing imports keep working. It is a layer above the store and imports none of this file.
 export { createSession, tokenize, quote, commands } from './commands/index.js'
 export type { Session, CommandSpec, CommandContext, Reply } from './commands/index.js'

@@ -1,5 +1,5 @@
 // The public interface every kvstore backend implements: the embedded `Store` and
-// `EtcdStore` (kvstore/etcd). Code written against it runs on either; the conformance
+// `EtcdStore` (kvstore-db/etcd). Code written against it runs on either; the conformance
 // suite (test/conformance) checks both against it, with the differences named as
 // capability flags. Each member's full contract is on `Store`.
 import type { AtomicOperation } from './atomic.js'

@@ -21,7 +21,7 @@ function version(): string {
   for (const rel of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string }
-      if (pkg.name === 'kvstore' && typeof pkg.version === 'string') return pkg.version
+      if (pkg.name === 'kvstore-db' && typeof pkg.version === 'string') return pkg.version
     } catch {
       // Try the next location (dist/ when built, src/cli/ when run from source).
     }

@@ -1,4 +1,4 @@
-// The command language, a layer above the store: `kvstore/commands`. It uses only the
+// The command language, a layer above the store: `kvstore-db/commands`. It uses only the
 // store's public API (store.ts, errors.ts), so it could live in its own package.
 export { createSession } from './session.js'
 export type { Session } from './session.js'

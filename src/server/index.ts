@@ -1,4 +1,4 @@
-// The RESP server, a layer above the store: `kvstore/server`. It uses the store only through
+// The RESP server, a layer above the store: `kvstore-db/server`. It uses the store only through
 // the command language, so it serves a Store and an EtcdStore alike.
 export { createServer, KvServer } from './server.js'
 export type { ServerAddress, ServerStats, ServerStore } from './server.js'

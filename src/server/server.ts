@@ -233,7 +233,7 @@ const RESOLVED: Promise<void> = Promise.resolve()
  * `redis-benchmark` can drive it.
  *
  * RESP2, and RESP3 after `HELLO 3`; inline commands; pipelining. The commands are the store's
- * command language (`kvstore/commands`) plus AUTH, HELLO, SELECT 0, CLIENT, COMMAND, INFO,
+ * command language (`kvstore-db/commands`) plus AUTH, HELLO, SELECT 0, CLIENT, COMMAND, INFO,
  * QUIT and SHUTDOWN. The server never closes the store: close it after `server.close()`.
  *
  * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for a bad option.
