@@ -226,8 +226,9 @@ export class Keyspace {
   }
 
   /**
-   * The key with the soonest expiry that `skip` does not refuse, or `undefined`. Stale heap
-   * entries met on the way are dropped; refused ones are kept.
+   * The key with the soonest expiry that `skip` does not refuse, or `undefined`. Its heap
+   * entry is taken out (it is about to be evicted; {@link Keyspace.reindexExpiry} puts it
+   * back if not), stale entries met on the way are dropped, refused ones are kept.
    */
   soonestExpiringKey(skip: (key: string) => boolean): string | undefined {
     const heap = this.#expiry
@@ -237,14 +238,23 @@ export class Keyspace {
       const time = heap.peekTime()
       const key = heap.pop()
       if (!this.#expiresExactlyAt(key, time)) continue
-      kept.push([time, key])
       if (!skip(key)) {
         found = key
         break
       }
+      kept.push([time, key])
     }
     for (const [time, key] of kept) heap.push(time, key)
     return found
+  }
+
+  /** Put the expiry-heap entries of `keys` back (victims of an eviction that did not happen). */
+  reindexExpiry(keys: readonly string[]): void {
+    for (const key of keys) {
+      const pos = this.#mt.indexOf(key)
+      const exp = pos < 0 ? 0 : this.#mt.expiresAtAt(pos)
+      if (exp !== 0) this.#expiry.push(exp, key)
+    }
   }
 
   /** Whether `key` carries an expiry (expired or not). */

@@ -13,6 +13,9 @@ const REPLAY_DELS_PER_RECORD = 4096
 
 const NEVER_SKIP = (): boolean => false
 
+/** Most deletes in one record when {@link MemoryBudget.enforce} evicts. */
+const ENFORCE_BATCH = 256
+
 /** How the budget reaches the rest of the store (wired by `store.ts`). */
 export interface BudgetHost {
   /** Log and apply deletes of `keys` as one record, published with reason `'evicted'`. */
@@ -94,7 +97,10 @@ export class MemoryBudget {
     let freed = 0
     while (ks.memoryBytes - freed + growth > max) {
       const key = this.#picker.next(skip)
-      if (key === undefined) throw this.#outOfMemory(growth)
+      if (key === undefined) {
+        ks.reindexExpiry(victims)
+        throw this.#outOfMemory(growth)
+      }
       victims.push(key)
       chosen.add(key)
       freed += ks.entryBytes(key)
@@ -111,20 +117,24 @@ export class MemoryBudget {
     const ks = this.#ks
     if (this.#max === 0 || ks.memoryBytes <= this.#max) return
     if (ks.hasDue) this.#host.purgeExpired()
-    const victims: string[] = []
-    const chosen = new Set<string>()
-    const skip = (key: string): boolean => chosen.has(key)
-    let freed = 0
-    while (ks.memoryBytes - freed > this.#max) {
-      const key = this.#picker.next(skip)
-      if (key === undefined) break
-      victims.push(key)
-      chosen.add(key)
-      freed += ks.entryBytes(key)
+    // In records of at most ENFORCE_BATCH deletes: a budget cut in half may evict millions of
+    // keys, and the keys chosen for one record are skipped by the picker until it is applied.
+    while (ks.memoryBytes > this.#max) {
+      const victims: string[] = []
+      const chosen = new Set<string>()
+      const skip = (key: string): boolean => chosen.has(key)
+      let freed = 0
+      while (ks.memoryBytes - freed > this.#max && victims.length < ENFORCE_BATCH) {
+        const key = this.#picker.next(skip)
+        if (key === undefined) break
+        victims.push(key)
+        chosen.add(key)
+        freed += ks.entryBytes(key)
+      }
+      if (victims.length === 0) return
+      this.#host.evict(victims)
+      this.evictedKeys += victims.length
     }
-    if (victims.length === 0) return
-    this.#host.evict(victims)
-    this.evictedKeys += victims.length
   }
 
   // ------------------------------------------------------------ replay

@@ -18,7 +18,7 @@ const key = (i: number): string => `k${String(i).padStart(3, '0')}`
 
 /** Every byte of the WAL segments of `dir`, concatenated in name order. */
 function walBytes(dir: string): Buffer {
-  return Buffer.concat(readdirSync(dir).filter((f) => f.endsWith('.wal')).sort().map((f) => readFileSync(join(dir, f))))
+  return Buffer.concat(readdirSync(dir).filter((f) => f.startsWith('wal-')).sort().map((f) => readFileSync(join(dir, f))))
 }
 
 async function drain(feed: ChangeFeed): Promise<Change[]> {
@@ -101,6 +101,7 @@ describe('noeviction at the limit', () => {
     const s = await Store.open<unknown>({ dir, sync: 'never', maxMemoryBytes: roomFor(3) })
     for (let i = 0; i < 3; i++) await s.set(key(i), VALUE)
     const before = { wal: walBytes(dir), stats: s.stats(), keys: await s.keys() }
+    expect(before.wal.length).toBeGreaterThan(3 * VALUE.length) // the three writes are in it
     expect(await codeOf(s.set(key(3), VALUE))).toBe('KV_OUT_OF_MEMORY')
     expect(await codeOf(s.set(key(0), `${VALUE}x`))).toBe('KV_OUT_OF_MEMORY') // grows an existing key
     expect(await codeOf(s.batch([{ type: 'delete', key: key(1) }, { type: 'set', key: key(4), value: VALUE }]))).toBe('KV_OUT_OF_MEMORY')
@@ -176,6 +177,21 @@ describe('eviction policies', () => {
     // No key with a TTL left: nothing may be evicted.
     expect(await codeOf(s.set('more', VALUE))).toBe('KV_OUT_OF_MEMORY')
     expect(await s.has('more')).toBe(false)
+  })
+
+  it('a refused write leaves the keys it would have evicted expiring as before', async () => {
+    const clock = new FakeClock()
+    const s = await Store.open<unknown>({ maxMemoryBytes: roomFor(4), evictionPolicy: 'volatile-ttl', clock, expirySweepIntervalMs: 0 })
+    await s.set(key(0), VALUE, { ttl: 100 })
+    await s.set(key(1), VALUE, { ttl: 200 })
+    await s.set(key(2), VALUE)
+    await s.set(key(3), VALUE)
+    // Needs the room of three entries; only two keys have a TTL.
+    expect(await codeOf(s.set('big', 'x'.repeat(3 * VALUE.length + 2 * ENTRY_OVERHEAD_BYTES)))).toBe('KV_OUT_OF_MEMORY')
+    expect(s.stats().keys).toBe(4)
+    clock.advance(200)
+    expect(await s.count()).toBe(2)
+    expect(s.stats().expiredRemoved).toBe(2)
   })
 
   it('volatile-ttl evicts the soonest expiry first', async () => {
@@ -339,5 +355,18 @@ describe('the budget across reopen and crash', () => {
     await f.close()
     const g = await Store.open<unknown>({ file: path })
     expect(g.stats().keys).toBe(10)
+  })
+})
+
+describe('large evictions', () => {
+  it.each(['volatile-ttl', 'allkeys-random', 'allkeys-lru'] as const)('%s: a budget cut to a tenth evicts 90,000 of 100,000 keys quickly', async (policy) => {
+    const s = await Store.open<unknown>({ clock: new FakeClock(), expirySweepIntervalMs: 0 })
+    await s.batch(Array.from({ length: 100_000 }, (_, i) => ({ type: 'set' as const, key: `k${String(i).padStart(6, '0')}`, value: 'v', ttl: 1_000_000 + i })))
+    const per = s.stats().memoryBytes as number / 100_000
+    const started = performance.now()
+    await s.configure({ maxMemoryBytes: Math.round(per * 10_000), evictionPolicy: policy })
+    expect(performance.now() - started).toBeLessThan(5000)
+    expect(s.stats().keys).toBe(10_000)
+    if (policy === 'volatile-ttl') expect((await s.keys()).at(0)).toBe('k090000') // the latest expiries stay
   })
 })
