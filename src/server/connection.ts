@@ -20,6 +20,11 @@ export interface ConnectionHost extends ServerHandle {
   barrier(): Promise<void>
   /** Called once when the connection is gone. */
   forget(connection: Connection): void
+  /**
+   * Run `connection` soon, with every other connection that received data in this turn of the
+   * event loop: their requests then start in one task, so their writes share one WAL write.
+   */
+  schedule(connection: Connection): void
   /** Counters the connection adds to. */
   readonly counters: { commands: number; protocolErrors: number; outputLimitCloses: number; idleCloses: number }
 }
@@ -132,6 +137,12 @@ export class Connection implements ClientHandle {
       if (this.#parser.bufferedBytes > PAUSE_INPUT_AT_BYTES) this.#socket.pause()
       return
     }
+    this.#busy = true
+    this.server.schedule(this)
+  }
+
+  /** Start the batch {@link ConnectionHost.schedule} deferred. */
+  runScheduled(): void {
     void this.#run()
   }
 
@@ -143,8 +154,8 @@ export class Connection implements ClientHandle {
     void this.#send().finally(() => this.#end())
   }
 
+  /** Precondition: `#busy` was set when the run was scheduled (data arriving meanwhile only queues). */
   async #run(): Promise<void> {
-    this.#busy = true
     const inFlight: Promise<WireReply | Buffer | undefined>[] = []
     let protocolError: string | undefined
     try {

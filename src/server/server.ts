@@ -79,6 +79,7 @@ export class KvServer {
       counters: this.#counters,
       barrier: () => this.#barrier(),
       forget: (c) => this.#connections.delete(c),
+      schedule: (c) => this.#schedule(c),
       infoSections: () => this.#infoSections(),
       clientList: () => [...self.#connections].map((c) => c.describe()),
       shutdown: () => {
@@ -183,6 +184,19 @@ export class KvServer {
     }
     this.#total++
     this.#connections.add(new Connection(this.#nextId++, socket, this.#host))
+  }
+
+  /** Connections with data that arrived in this turn of the event loop; run together in the check phase. */
+  #ready: Connection[] = []
+
+  #schedule(c: Connection): void {
+    if (this.#ready.push(c) === 1) setImmediate(this.#runReady)
+  }
+
+  readonly #runReady = (): void => {
+    const ready = this.#ready
+    this.#ready = []
+    for (const c of ready) c.runScheduled()
   }
 
   /** Every write so far durable: one shared `flush()` per batch of replies, none when nothing is new. */
