@@ -24,7 +24,8 @@ describe('KeyvKvstore', () => {
   })
 
   it('rounds a fractional ttl up and treats 0 and Infinity as no expiry', async () => {
-    await using store = await Store.open()
+    // A fake clock: on the real one the 1 ms ttl can run out before ttl() reads it.
+    await using store = await Store.open({ clock: new FakeClock(), expirySweepIntervalMs: 0 })
     const adapter = new KeyvKvstore(store)
     await adapter.set('f', 'x', 0.5)
     expect(await store.ttl('f')).toBe(1)
