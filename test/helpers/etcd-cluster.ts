@@ -7,11 +7,12 @@
 // error, never a skip.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants, rmSync } from 'node:fs'
+import { accessSync, constants } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { trackChild, trackDir, untrackDir } from './child-process.js'
 
 /** How long {@link startEtcdCluster} and {@link EtcdMember.restart} wait for members to answer. */
 const STARTUP_TIMEOUT_MS = 20_000
@@ -90,38 +91,9 @@ export interface EtcdCluster {
 // ---------------------------------------------------------------------------------------------
 // Processes that must not outlive this one.
 
-const liveChildren = new Set<ChildProcess>()
-/** Temporary directories of clusters not yet stopped. */
-const liveDirs = new Set<string>()
-let exitHookInstalled = false
-
-function installExitHook(): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.on('exit', () => {
-    for (const c of liveChildren) {
-      try {
-        c.kill('SIGKILL')
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of liveDirs) {
-      try {
-        rmSync(dir, { recursive: true, force: true })
-      } catch {
-        // best effort
-      }
-    }
-  })
-}
-
-function track(child: ChildProcess): void {
-  installExitHook()
-  liveChildren.add(child)
-  child.once('exit', () => liveChildren.delete(child))
-  child.once('error', () => liveChildren.delete(child))
-}
+// The exit hook and the sets of live children and directories are child-process.ts's, shared
+// with the other service helpers.
+const track = trackChild
 
 // ---------------------------------------------------------------------------------------------
 // Binaries.
@@ -427,7 +399,7 @@ class Cluster implements EtcdCluster {
     this.stopping ??= (async () => {
       await Promise.all(this.members.map((m) => m.kill('SIGTERM')))
       await rm(this.dataDir, { recursive: true, force: true, maxRetries: 3 })
-      liveDirs.delete(this.dataDir)
+      untrackDir(this.dataDir)
     })()
     return this.stopping
   }
@@ -438,8 +410,7 @@ type Attempt = { cluster: Cluster; error?: never } | { cluster?: never; error: E
 /** One start; resolves to the error instead of throwing when a picked port turned out taken. */
 async function startOnce(count: number, parent: string, binary: string): Promise<Attempt> {
   const root = await mkdtemp(join(parent, 'kvstore-etcd-'))
-  installExitHook()
-  liveDirs.add(root)
+  trackDir(root)
   const ports = await freePorts(2 * count)
   const urls = Array.from({ length: count }, (_, i) => ({
     name: `etcd-${i}`,

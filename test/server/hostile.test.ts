@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rng } from '../../bench/lib/data.js'
 import { startKvstoreServer, type KvstoreServer } from '../helpers/kvstore-server.js'
 import { plain, RespClient } from '../helpers/resp-client.js'
 
@@ -14,18 +15,6 @@ function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (m === null) throw new Error(`no VmRSS for ${pid}`)
   return Number(m[1]) * 1024
-}
-
-/** A seeded PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function open(port: number): Promise<Socket> {
@@ -76,7 +65,7 @@ afterAll(async () => {
 
 describe('kvstore serve under hostile clients', () => {
   it('random bytes, garbage after valid frames and truncated frames: the server stays up and serves others', async () => {
-    const rnd = prng(0x5eed)
+    const rnd = rng(0x5eed)
     const valid = Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n')
     for (let round = 0; round < 30; round++) {
       const batch: Promise<string>[] = []
