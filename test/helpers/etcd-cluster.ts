@@ -5,14 +5,13 @@
 // etcd 3.4 is expected at /usr/bin/etcd or on PATH (Debian: `apt-get install -y etcd-server`,
 // or `bash scripts/install-services.sh`, which `npm test` runs first). A missing binary is an
 // error, never a skip.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
-import { trackChild, trackDir, untrackDir } from './child-process.js'
+import { join } from 'node:path'
+import { findExecutable, parentDeathPrefix, trackChild, trackDir, untrackDir } from './child-process.js'
 
 /** How long {@link startEtcdCluster} and {@link EtcdMember.restart} wait for members to answer. */
 const STARTUP_TIMEOUT_MS = 20_000
@@ -98,25 +97,9 @@ const track = trackChild
 // ---------------------------------------------------------------------------------------------
 // Binaries.
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir !== '' && isExecutable(join(dir, name))) return join(dir, name)
-  }
-  return undefined
-}
-
 /** The etcd binary: `etcd` on PATH, else /usr/bin/etcd; throws how to install it when neither exists. */
 function etcdBinary(): string {
-  const found = findOnPath('etcd') ?? (isExecutable('/usr/bin/etcd') ? '/usr/bin/etcd' : undefined)
+  const found = findExecutable('etcd')
   if (found === undefined) {
     throw new Error(
       'etcd not found (looked for `etcd` on PATH and /usr/bin/etcd). The etcd tests need a real etcd 3.4: ' +
@@ -124,22 +107,6 @@ function etcdBinary(): string {
     )
   }
   return found
-}
-
-let pdeathsigPrefix: string[] | undefined
-
-/**
- * `setpriv --pdeathsig KILL --` when util-linux's setpriv supports it: the kernel then kills the
- * member when this process dies, even by SIGKILL, which the 'exit' handler cannot cover.
- */
-function parentDeathPrefix(): string[] {
-  if (pdeathsigPrefix === undefined) {
-    const setpriv = findOnPath('setpriv')
-    const works =
-      setpriv !== undefined && spawnSync(setpriv, ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0
-    pdeathsigPrefix = works ? [setpriv, '--pdeathsig', 'KILL', '--'] : []
-  }
-  return pdeathsigPrefix
 }
 
 /** The environment without ETCD_* variables, which etcd would read as flags. */
