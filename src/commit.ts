@@ -5,6 +5,7 @@ import type { Op } from './codec/ops.js'
 import { StoreError } from './errors.js'
 import type { Keyspace } from './keyspace.js'
 import type { MemoryBudget } from './memory-budget.js'
+import type { Memtable } from './memtable.js'
 import type { Persistence } from './persistence/persistence.js'
 import type { ChangeHub } from './watch.js'
 
@@ -95,6 +96,13 @@ export class CommitFunnel {
     const done = this.#persist.log(seq, ops)
     if (this.#persist.failure !== undefined) return done
     this.seq = seq
+    this.#applyAll(ops, seq)
+    if (this.#persist.wantsCompaction) this.#onLogGrown()
+    return done
+  }
+
+  /** Apply the ops of record `seq` in order and offer each change to the watchers. */
+  #applyAll(ops: readonly Op[], seq: number): void {
     const ks = this.#ks
     const hub = this.#hub
     for (let i = 0; i < ops.length; i++) {
@@ -106,8 +114,26 @@ export class CommitFunnel {
         hub.publishOp(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.indexOf(op.key) >= 0)
       }
     }
-    if (this.#persist.wantsCompaction) this.#onLogGrown()
-    return done
+  }
+
+  /**
+   * Follower: apply record `seq` of the writer's WAL, which is logged already, and publish
+   * it like a commit. The same `Keyspace.apply` as replay and live writes.
+   */
+  applyFollowed(ops: readonly Op[], seq: number): void {
+    this.#applyAll(ops, seq)
+    this.seq = seq
+  }
+
+  /**
+   * Follower: replace the whole state with `mt` at `seq` (open, or a rebuild after the writer
+   * loaded a file or compacted past what the follower read). Watchers hear a `clear`, as for
+   * a `load`, since the follower cannot tell them what changed.
+   */
+  resetFollowed(mt: Memtable, seq: number): void {
+    this.#ks.install(mt)
+    this.seq = seq
+    if (this.#hub.size > 0) this.#hub.publish({ type: 'clear', key: '', version: seq })
   }
 
   /**

@@ -39,6 +39,18 @@ export type ErrorCode =
    * reads and deletes keep working.
    */
   | 'KV_OUT_OF_MEMORY'
+  /**
+   * A write (or `compact`, `load`, `configure`) on a read-only follower
+   * (`Store.open({ dir, readOnly: true })`). Write through the store that owns the directory.
+   */
+  | 'KV_READ_ONLY'
+  /** `waitFor(seq, { timeoutMs })` gave up before the follower applied `seq`. */
+  | 'KV_TIMEOUT'
+  /**
+   * `watch({ fromSeq })` asked for changes the WAL no longer holds (a compaction removed
+   * them): re-read the state and watch again from its seq.
+   */
+  | 'KV_TRIMMED'
 
 /**
  * The one error class kvstore throws (and rejects with).

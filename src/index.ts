@@ -16,6 +16,7 @@ export type { ErrorCode } from './errors.js'
 export type { Value } from './value-check.js'
 export type { Clock } from './clock.js'
 export type { RecoveryStats } from './recovery.js'
+export type { FollowerStats } from './persistence/follower.js'
 // Handles passed to callbacks and returned by methods: types only, never constructed by users.
 export type { Transaction } from './transaction.js'
 export type { AtomicOperation, AtomicResult } from './atomic.js'

@@ -119,6 +119,23 @@ export interface StoreOptions {
    */
   maxMemoryBytes?: number
   /**
+   * Open `dir` as a read-only follower: load its newest snapshot, replay the WAL after it,
+   * then apply every record the writer appends, as it appears. Any number of followers (in
+   * other processes or worker threads) may follow one directory, with or without a writer
+   * running; a follower takes no lock and never writes a file. Writes reject with
+   * `KV_READ_ONLY`. Needs `dir`; refuses `maxMemoryBytes` and `slidingTtlMs` (both would
+   * have to write). README "Many processes".
+   * @defaultValue false
+   */
+  readOnly?: boolean
+  /**
+   * Follower only: the longest wait between two looks at the WAL. Appends are noticed at
+   * once through `fs.watch` where the file system supports it; this bounds the delay where
+   * it does not.
+   * @defaultValue 100
+   */
+  followIntervalMs?: number
+  /**
    * What a write that would exceed `maxMemoryBytes` does (Redis `maxmemory-policy`, same
    * names and meanings): `'noeviction'` fails it with `KV_OUT_OF_MEMORY`; `'allkeys-lru'`,
    * `'volatile-lru'`, `'allkeys-lfu'`, `'volatile-lfu'`, `'volatile-ttl'` and
@@ -184,6 +201,8 @@ export interface ResolvedOptions {
   readonly defaultTtlMs: number
   readonly maxMemoryBytes: number
   readonly evictionPolicy: EvictionPolicy
+  readonly readOnly: boolean
+  readonly followIntervalMs: number
   /** File mode asked for, or undefined for the defaults. */
   readonly fileMode: number | undefined
   /** Directory mode derived from `fileMode`, or undefined for the default. */
@@ -196,7 +215,7 @@ export interface ResolvedOptions {
 const OPTION_KEYS = [
   'dir', 'file', 'sync', 'syncIntervalMs', 'recovery', 'maxKeyBytes', 'maxValueBytes', 'maxBatchBytes',
   'compactThresholdBytes', 'snapshotIntervalMs', 'snapshotFormat', 'expirySweepIntervalMs', 'slidingTtlMs', 'defaultTtlMs',
-  'maxMemoryBytes', 'evictionPolicy', 'mode', 'clock', 'onProgress', 'fs',
+  'maxMemoryBytes', 'evictionPolicy', 'readOnly', 'followIntervalMs', 'mode', 'clock', 'onProgress', 'fs',
 ] as const satisfies readonly (keyof StoreOptions)[]
 
 /** A batch is one WAL record, so it can be no larger than a record may be. */
@@ -238,6 +257,18 @@ export function resolveOptions(o: StoreOptions): ResolvedOptions {
     throw new StoreError('KV_INVALID_ARGUMENT', `mode must be permission bits from 0 to 0o777, got ${describeValue(o.mode)}`)
   }
   const fileMode = o.mode
+  const readOnly = o.readOnly ?? false
+  if (typeof readOnly !== 'boolean') throw new StoreError('KV_INVALID_ARGUMENT', `readOnly must be a boolean, got ${describeValue(readOnly)}`)
+  if (readOnly) {
+    if (mode !== 'dir') throw new StoreError('KV_INVALID_ARGUMENT', 'readOnly needs dir: a follower follows a directory\'s WAL')
+    for (const name of ['maxMemoryBytes', 'slidingTtlMs'] as const) {
+      if (o[name] !== undefined && o[name] !== 0) {
+        throw new StoreError('KV_INVALID_ARGUMENT', `${name} cannot be used with readOnly: a follower never writes (it applies the writer's records as they are)`)
+      }
+    }
+  } else if (o.followIntervalMs !== undefined) {
+    throw new StoreError('KV_INVALID_ARGUMENT', 'followIntervalMs is a follower option: it needs readOnly: true')
+  }
   return {
     mode,
     path: o.dir ?? o.file,
@@ -255,6 +286,8 @@ export function resolveOptions(o: StoreOptions): ResolvedOptions {
     slidingTtlMs: optionalInt(o, 'slidingTtlMs', true) ?? DEFAULTS.slidingTtlMs,
     defaultTtlMs: optionalInt(o, 'defaultTtlMs', true) ?? DEFAULTS.defaultTtlMs,
     ...resolveMemoryOptions(o),
+    readOnly,
+    followIntervalMs: optionalInt(o, 'followIntervalMs', false) ?? 100,
     fileMode,
     dirMode: fileMode === undefined ? undefined : fileMode | ((fileMode & 0o444) >> 2),
     clock: o.clock ?? systemClock,

@@ -9,6 +9,7 @@ import { CollectionOps } from './collection-ops.js'
 import { ValueOps } from './value-ops.js'
 import { CommitFunnel, resolved } from './commit.js'
 import { asStoreError, StoreError } from './errors.js'
+import { OS_FILES } from './fs/fs.js'
 import { checkKeyList } from './key-list.js'
 import { abortableFeed, abortableIterator, abortableTransaction, checkSignal, throwIfAborted } from './abort.js'
 import { Gate } from './gate.js'
@@ -19,6 +20,7 @@ import { MemoryBudget } from './memory-budget.js'
 import type { RangeBounds } from './memtable.js'
 import { resolveMemoryOptions, resolveOptions, type MemoryOptions, type ProgressEvent, type ResolvedOptions, type SnapshotFormatName, type StoreOptions } from './options.js'
 import { createPersistence } from './persistence/create.js'
+import { FollowerPersistence } from './persistence/follower.js'
 import { Maintenance } from './maintenance.js'
 import type { Persistence, SnapshotResult } from './persistence/persistence.js'
 import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
@@ -30,6 +32,7 @@ import { ChangeHub, type ChangeFeed, type WatchOptions } from './watch.js'
 export type { ScanOptions } from './scan-options.js'
 export type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
 export type { SnapshotResult } from './persistence/persistence.js'
+export type { FollowerStats } from './persistence/follower.js'
 
 const RESOLVED = resolved.void
 
@@ -56,6 +59,10 @@ export class Store<V = unknown> implements KeyValueStore<V> {
   readonly #o: ResolvedOptions
   readonly #ks: Keyspace
   readonly #persist: Persistence
+  /** Set in follower mode (`readOnly`): the same object as `#persist`. */
+  readonly #follower: FollowerPersistence | undefined
+  /** `waitFor` calls waiting for the follower to apply their seq, in no particular order. */
+  readonly #waiters = new Set<{ readonly seq: number; readonly done: (err?: StoreError) => void }>()
   readonly #gate = new Gate()
   readonly #hub = new ChangeHub()
   readonly #limits: Limits
@@ -73,7 +80,23 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     this.#o = o
     this.#ks = new Keyspace(o.clock)
     const path = o.path === undefined ? undefined : resolvePath(o.path)
-    this.#persist = createPersistence(o, path, (e) => this.#progress(e))
+    if (o.readOnly) {
+      this.#follower = new FollowerPersistence(path as string, {
+        fs: o.fs,
+        limits: { maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes },
+        pollIntervalMs: o.followIntervalMs,
+        watchDirectory: o.fs.scope === OS_FILES,
+        now: () => Date.now(),
+        onProgress: (e) => this.#progress(e),
+        reset: (mt, seq) => this.#funnel.resetFollowed(mt, seq),
+        apply: (ops, seq) => this.#funnel.applyFollowed(ops, seq),
+        advanced: (seq) => this.#wake(seq),
+      })
+      this.#persist = this.#follower
+    } else {
+      this.#follower = undefined
+      this.#persist = createPersistence(o, path, (e) => this.#progress(e))
+    }
     this.#limits = new Limits(o.maxKeyBytes, o.maxValueBytes, o.maxBatchBytes, o.clock, o.defaultTtlMs)
     this.#funnel = new CommitFunnel(this.#persist, this.#ks, this.#hub, () => this.#maintenance.compactSoon())
     this.#values = new ValueOps<V>(this.#ks, this.#funnel, this.#limits, o.slidingTtlMs, () => !this.#closed && this.#persist.failure === undefined)
@@ -166,7 +189,8 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     }
     const o = this.#o
     this.#sweeper.start(o.expirySweepIntervalMs)
-    this.#maintenance.start(o.snapshotIntervalMs)
+    // A follower never snapshots its directory: the writer owns compaction.
+    if (this.#follower === undefined) this.#maintenance.start(o.snapshotIntervalMs)
   }
 
   // ---------------------------------------------------------------- reads
@@ -826,6 +850,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     } catch (err) {
       return Promise.reject(err)
     }
+    if (this.#follower !== undefined) return RESOLVED
     // A step of the write gate, so writes queued behind an exclusive operation are logged
     // first; the datasync promise is boxed so the gate is not held while it runs.
     return this.#gate
@@ -860,7 +885,88 @@ export class Store<V = unknown> implements KeyValueStore<V> {
       evictedKeys: this.#budget.evictedKeys,
       recovery: p.recovery,
       failure: this.#persist.failure?.message,
+      follower: this.#follower?.followerStats(),
     }
+  }
+
+  // ------------------------------------------------------------ followers
+
+  /**
+   * Sequence number of the last write applied: on a writer, the newest write issued (after
+   * `await store.set(…)` it is at or past that write's seq); on a follower, the newest
+   * record applied from the writer's WAL. Hand it to `follower.waitFor(seq)` to read your
+   * own writes in another process.
+   */
+  get seq(): number {
+    return this.#funnel.seq
+  }
+
+  /** True for a read-only follower (`Store.open({ dir, readOnly: true })`). */
+  get readOnly(): boolean {
+    return this.#follower !== undefined
+  }
+
+  /**
+   * Follower: look at the WAL now and apply whatever the writer appended; resolves with the
+   * seq applied. Followers also do this by themselves (at once on a change notification,
+   * at least every `followIntervalMs`). On a writer it resolves with `seq` at once.
+   * @throws {@link StoreError} `KV_CLOSED`.
+   */
+  refresh(): Promise<number> {
+    try {
+      this.#checkOpen()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#follower === undefined ? Promise.resolve(this.#funnel.seq) : this.#follower.refresh()
+  }
+
+  /**
+   * Resolve once this store has applied the write with sequence number `seq` (see
+   * {@link Store.seq}): on a follower, when its state includes that record; on a writer, at
+   * once for any seq it has issued. Reads issued after it resolves see that write and every
+   * earlier one.
+   *
+   * @param options.timeoutMs give up after this long (default: wait until closed).
+   * @throws {@link StoreError} `KV_TIMEOUT` when `timeoutMs` passed first; `KV_CLOSED` when
+   *   the store closes first; `KV_INVALID_ARGUMENT` for a seq that is not a non-negative
+   *   integer, or one a writer has not issued.
+   */
+  waitFor(seq: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    let timeoutMs: number | undefined
+    try {
+      this.#checkOpen()
+      positiveInt('seq', seq, true)
+      checkOptionsObject('waitFor option', options, ['timeoutMs'])
+      timeoutMs = options.timeoutMs === undefined ? undefined : positiveInt('timeoutMs', options.timeoutMs, true)
+      if (seq <= this.#funnel.seq) return RESOLVED
+      if (this.#follower === undefined) throw new StoreError('KV_INVALID_ARGUMENT', `seq ${seq} is past the newest write (${this.#funnel.seq})`)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const follower = this.#follower
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const waiter = {
+        seq,
+        done: (err?: StoreError) => {
+          if (timer !== undefined) clearTimeout(timer)
+          this.#waiters.delete(waiter)
+          if (err === undefined) resolve()
+          else reject(err)
+        },
+      }
+      this.#waiters.add(waiter)
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => waiter.done(new StoreError('KV_TIMEOUT', `seq ${seq} was not applied within ${timeoutMs} ms (applied: ${this.#funnel.seq})`)), timeoutMs)
+      }
+      void follower.refresh().catch(() => undefined)
+    })
+  }
+
+  /** The follower applied records up to `seq`: release the waiters it satisfies. */
+  #wake(seq: number): void {
+    for (const w of this.#waiters) if (w.seq <= seq) w.done()
   }
 
   /** True once `close()` was called. */
@@ -891,6 +997,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     this.#sweeper.stop()
     this.#maintenance.stop()
     this.#hub.endAll()
+    for (const w of this.#waiters) w.done(new StoreError('KV_CLOSED', 'the store closed before the seq was applied'))
     await this.#gate.maintenanceDone()
     await this.#persist.close(() => this.#maintenance.pointInTime())
   }
@@ -904,10 +1011,18 @@ export class Store<V = unknown> implements KeyValueStore<V> {
 
   #checkOpen(): void {
     if (this.#closed || this.#closing !== undefined) throw new StoreError('KV_CLOSED', 'the store is closed')
+    // A follower that ran into damage reports it to the next call, once; it keeps serving its last good state.
+    if (this.#follower !== undefined) {
+      const err = this.#follower.takeError()
+      if (err !== undefined) throw err
+    }
   }
 
   #checkWritable(): void {
     if (this.#closed) throw new StoreError('KV_CLOSED', 'the store is closed')
+    if (this.#follower !== undefined) {
+      throw new StoreError('KV_READ_ONLY', 'this store is a read-only follower: write through the store that opened the directory for writing')
+    }
     this.#funnel.checkWritable()
   }
 

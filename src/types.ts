@@ -1,6 +1,7 @@
 // Public types of the Store API that are not owned by one part (options live in
 // options.ts, changes in watch.ts, snapshot results in persistence/persistence.ts).
 import type { RecoveryStats } from './recovery.js'
+import type { FollowerStats } from './persistence/follower.js'
 import type { EvictionPolicy, SyncPolicy } from './options.js'
 
 /** Options for {@link Store.set}. */
@@ -65,4 +66,6 @@ export interface StoreStats {
   readonly recovery: RecoveryStats | undefined
   /** Set once a write or fsync failed: the store then rejects writes until reopened. */
   readonly failure: string | undefined
+  /** Where a read-only follower stands (`Store.open({ dir, readOnly: true })`); `undefined` on a writer. */
+  readonly follower?: FollowerStats | undefined
 }
