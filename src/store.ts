@@ -36,6 +36,11 @@ export type { FollowerStats } from './persistence/follower.js'
 
 const RESOLVED = resolved.void
 
+/** What a write on a follower rejects with. */
+function readOnlyError(): StoreError {
+  return new StoreError('KV_READ_ONLY', 'this store is a read-only follower: write through the store that opened the directory for writing')
+}
+
 /** Transactions and atomic operations take only an expiry. */
 const EXPIRY_OPTION_KEYS = ['ttl', 'expiresAt'] as const
 const SNAPSHOT_OPTION_KEYS = ['format', 'compress', 'signal'] as const
@@ -805,6 +810,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
       return Promise.reject(err)
     }
     return this.#gate.write(async () => {
+      if (this.#follower !== undefined) throw readOnlyError()
       this.#budget.configure(next.maxMemoryBytes, next.evictionPolicy)
       if (this.#persist.failure === undefined) this.#budget.enforce()
     })
@@ -1020,9 +1026,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
 
   #checkWritable(): void {
     if (this.#closed) throw new StoreError('KV_CLOSED', 'the store is closed')
-    if (this.#follower !== undefined) {
-      throw new StoreError('KV_READ_ONLY', 'this store is a read-only follower: write through the store that opened the directory for writing')
-    }
+    if (this.#follower !== undefined) throw readOnlyError()
     this.#funnel.checkWritable()
   }
 

@@ -13,6 +13,7 @@ import type { ProgressEvent } from '../options.js'
 import { SnapshotCatalog } from '../snapshot/catalog.js'
 import type { SnapshotReadOptions } from '../snapshot/format.js'
 import { loadSnapshotFile } from '../snapshot/io.js'
+import { SegmentFile } from '../wal/reader.js'
 import { SegmentTail } from '../wal/tailer.js'
 import { listSegments } from '../wal/segments.js'
 import type { Persistence, PersistenceStats, PointInTime, SnapshotResult } from './persistence.js'
@@ -57,6 +58,13 @@ function corrupt(message: string): StoreError {
 }
 
 const MAX_RESYNC_ATTEMPTS = 20
+/**
+ * How long bytes that do not verify may sit at the end of the followed segment before the
+ * follower looks past them for damage. A writer's append is visible in pieces only while its
+ * `write()` runs; bytes still unverified this much later are a torn tail (the writer crashed:
+ * its restart cuts them) or damage (a valid record follows them).
+ */
+const STUCK_MS = 500
 
 /**
  * Follower mode: `Store.open({ dir, readOnly: true })`.
@@ -84,6 +92,9 @@ export class FollowerPersistence implements Persistence {
   /** The error not yet reported to a read (`takeError`). */
   #unreported: StoreError | undefined
   #needResync = false
+  /** Where the followed segment has bytes that do not verify, and since when. */
+  #stuck: { segment: number; offset: number; since: number } | undefined
+  #opening = true
   #polling: Promise<void> | undefined
   #again = false
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -107,6 +118,7 @@ export class FollowerPersistence implements Persistence {
     await this.#resync(true)
     this.#drain()
     if (this.#needResync) await this.#poll()
+    this.#opening = false
     this.#startWatching()
     return this.#applied
   }
@@ -299,12 +311,41 @@ export class FollowerPersistence implements Persistence {
     })
     if (st.kind === 'caught-up') {
       this.#pendingBytes = st.pendingBytes
+      if (st.reason === undefined) this.#stuck = undefined
+      else this.#checkStuck(tail)
       return 'ok'
     }
     // The file no longer holds what was read: the writer cut it. Rebuild from what is durable now.
     if (this.#applied !== applied) this.#o.advanced(this.#applied)
     this.#needResync = true
     return 'resync'
+  }
+
+  /**
+   * Bytes after the last applied record do not verify. At open, or once they stayed so for
+   * {@link STUCK_MS}, look past them: a valid record after them makes them damage.
+   * @throws {@link StoreError} `KV_CORRUPT` naming the file and offset.
+   */
+  #checkStuck(tail: SegmentTail): void {
+    const now = this.#o.now()
+    const s = this.#stuck
+    if (s === undefined || s.segment !== tail.segment || s.offset !== tail.offset) {
+      this.#stuck = { segment: tail.segment, offset: tail.offset, since: now }
+      if (!this.#opening) return
+    } else if (now - s.since < STUCK_MS && !this.#opening) {
+      return
+    }
+    const file = SegmentFile.open(this.#o.fs, tail.path)
+    try {
+      const scan = file.scan(() => undefined, { mode: 'strict', segment: tail.segment })
+      if (scan.corruption !== undefined) {
+        throw corrupt(`${tail.path} at offset ${scan.corruption.offset}: ${scan.corruption.reason}, with valid records after it (last good seq ${this.#applied})`)
+      }
+    } finally {
+      file.close()
+    }
+    // A torn tail only: wait for the writer (or its restart, which cuts it). Look again later.
+    this.#stuck = { segment: tail.segment, offset: tail.offset, since: now }
   }
 
   #applyRecord(tail: SegmentTail, seq: number, type: number, payload: Uint8Array, offset: number): void {
