@@ -27,7 +27,8 @@ import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
 import { createAtomic, type AtomicOperation } from './atomic.js'
 import { runTransaction, type Transaction, type TransactionHost } from './transaction.js'
 import type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
-import { ChangeHub, type ChangeFeed, type WatchOptions } from './watch.js'
+import { ChangeHub, type Change, type ChangeFeed, type FeedHistory, type WatchOptions } from './watch.js'
+import { openHistory } from './change-history.js'
 
 export type { ScanOptions } from './scan-options.js'
 export type { BatchOp, Entry, KeyType, SetOptions, StoreStats } from './types.js'
@@ -35,6 +36,9 @@ export type { SnapshotResult } from './persistence/persistence.js'
 export type { FollowerStats } from './persistence/follower.js'
 
 const RESOLVED = resolved.void
+
+/** The history of a feed that starts at the store's seq. */
+const EMPTY_HISTORY: AsyncIterator<Change[]> = { next: () => Promise.resolve({ value: undefined, done: true }) }
 
 /** What a write on a follower rejects with. */
 function readOnlyError(): StoreError {
@@ -710,8 +714,46 @@ export class Store<V = unknown> implements KeyValueStore<V> {
   watch(options: WatchOptions = {}): ChangeFeed<V> {
     this.#checkOpen()
     // The hub carries values untyped; every value it delivers was a V when written.
-    const { signal, ...rest } = typeof options === 'object' && options !== null ? options : { signal: undefined }
-    return abortableFeed(this.#hub.open(typeof options === 'object' && options !== null ? rest : options) as ChangeFeed<V>, checkSignal(signal))
+    const { signal, fromSeq, ...rest } = typeof options === 'object' && options !== null ? options : { signal: undefined, fromSeq: undefined }
+    const opts = typeof options === 'object' && options !== null ? rest : options
+    const history = fromSeq === undefined ? undefined : this.#history(fromSeq, opts)
+    return abortableFeed(this.#hub.open(opts, history) as ChangeFeed<V>, checkSignal(signal))
+  }
+
+  /** The changes after `fromSeq` up to now, read back from the WAL, for a `fromSeq` feed. */
+  #history(fromSeq: unknown, options: WatchOptions): FeedHistory {
+    const from = positiveInt('fromSeq', fromSeq, true)
+    const now = this.#funnel.seq
+    if (from > now && this.#follower === undefined) {
+      throw new StoreError('KV_INVALID_ARGUMENT', `fromSeq ${from} is past the newest write (${now})`)
+    }
+    if (from >= now) return { open: Promise.resolve(EMPTY_HISTORY), after: from }
+    const path = this.#persist.path
+    if (this.#persist.mode !== 'dir' || path === undefined) {
+      const err = new StoreError('KV_TRIMMED', `a ${this.#persist.mode}-mode store keeps no history: only fromSeq ${now} (its seq) or later works`)
+      return { open: Promise.reject(err), after: from }
+    }
+    const key = options.key
+    const prefix = options.prefix
+    const request = {
+      fs: this.#o.fs,
+      dir: path,
+      fromSeq: from,
+      toSeq: now,
+      limits: { maxKeyBytes: this.#o.maxKeyBytes, maxValueBytes: this.#o.maxValueBytes },
+      clock: this.#o.clock,
+      wanted: (k: string) => (key === undefined || k === key) && (prefix === undefined || k.startsWith(prefix)),
+    }
+    // The writer's records up to `now` must be in the files; compaction waits until the
+    // segments are open (it could delete them), and may run while the feed is read.
+    const open =
+      this.#follower !== undefined
+        ? openHistory(request)
+        : this.#gate.serial(async () => {
+            await this.#persist.flush()
+            return openHistory(request)
+          })
+    return { open, after: from }
   }
 
   /**

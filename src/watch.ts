@@ -39,6 +39,14 @@ export interface WatchOptions {
    * @defaultValue 10000
    */
   highWaterMark?: number
+  /**
+   * Start after this sequence number: first every change after it that the WAL still holds
+   * (dir mode, writer or follower), then the live changes, with none missed or repeated.
+   * Give the `version` of the last change you processed, or a store's `seq`. Fails with
+   * `KV_TRIMMED` when a compaction removed part of that history (memory and file mode keep
+   * none: only the current seq works there). README "Many processes".
+   */
+  fromSeq?: number
 }
 
 /**
@@ -70,9 +78,17 @@ class Feed implements ChangeFeed {
   #failWaiting: ((err: unknown) => void) | undefined
   #ended = false
   #error: StoreError | undefined
+  /** Changes before the live ones (`fromSeq`), until exhausted; then `undefined`. */
+  #history: Promise<AsyncIterator<Change[]>> | undefined
+  #historyBuf: Change[] = []
+  #historyHead = 0
+  /** Calls of `next()` in order while a history is read (each waits for the one before). */
+  #pulls: Promise<unknown> | undefined
+  /** Live changes at or before this version were in the history already. */
+  readonly #after: number
 
-  constructor(options: WatchOptions, hub: ChangeHub) {
-    checkOptionsObject('watch option', options, ['key', 'prefix', 'highWaterMark'])
+  constructor(options: WatchOptions, hub: ChangeHub, history?: FeedHistory) {
+    checkOptionsObject('watch option', options, ['key', 'prefix', 'highWaterMark', 'fromSeq'])
     if (options.key !== undefined && typeof options.key !== 'string') {
       throw new StoreError('KV_INVALID_ARGUMENT', `watch key must be a string, got ${describeValue(options.key)}`)
     }
@@ -87,6 +103,13 @@ class Feed implements ChangeFeed {
     this.#prefix = options.prefix
     this.#highWaterMark = hwm
     this.#hub = hub
+    this.#after = history?.after ?? -1
+    if (history !== undefined) {
+      this.#history = history.open
+      this.#pulls = Promise.resolve()
+      // Rejections surface through next(); this one only keeps them from being reported as unhandled.
+      history.open.catch(() => undefined)
+    }
     // Only the hub can deliver to a feed or end it: these are not members a user can call.
     hub.attach(this, {
       push: (c) => this.#push(c),
@@ -101,11 +124,8 @@ class Feed implements ChangeFeed {
 
   /** Offer a change; filtered here. */
   #push(change: Change): void {
-    if (this.#ended) return
-    if (change.type !== 'clear') {
-      if (this.#key !== undefined && change.key !== this.#key) return
-      if (this.#prefix !== undefined && !change.key.startsWith(this.#prefix)) return
-    }
+    if (this.#ended || !this.#passes(change)) return
+    if (change.version <= this.#after && change.type !== 'expire') return
     const waiting = this.#waiting
     if (waiting !== undefined) {
       this.#waiting = undefined
@@ -123,10 +143,51 @@ class Feed implements ChangeFeed {
 
   /** Number of changes waiting to be consumed. */
   get pending(): number {
-    return this.#queue.length - this.#head
+    return this.#queue.length - this.#head + this.#historyBuf.length - this.#historyHead
+  }
+
+  /** True when the feed's key or prefix selects `change`. */
+  #passes(change: Change): boolean {
+    if (change.type === 'clear') return true
+    if (this.#key !== undefined && change.key !== this.#key) return false
+    return this.#prefix === undefined || change.key.startsWith(this.#prefix)
   }
 
   next(): Promise<IteratorResult<Change>> {
+    if (this.#pulls !== undefined) {
+      const p = this.#pulls.then(() => this.#nextWithHistory())
+      this.#pulls = p.catch(() => undefined)
+      return p
+    }
+    return this.#nextLive()
+  }
+
+  async #nextWithHistory(): Promise<IteratorResult<Change>> {
+    while (this.#history !== undefined && !this.#ended) {
+      if (this.#historyHead < this.#historyBuf.length) return { value: this.#historyBuf[this.#historyHead++] as Change, done: false }
+      let r: IteratorResult<Change[]>
+      try {
+        r = await (await this.#history).next()
+      } catch (err) {
+        this.#history = undefined
+        this.#error = err instanceof StoreError ? err : new StoreError('KV_IO', 'the change history could not be read', { cause: err })
+        // The live changes buffered so far follow a gap: drop them, the feed fails.
+        this.#queue = []
+        this.#head = 0
+        this.#finish()
+        break
+      }
+      if (r.done === true) {
+        this.#history = undefined
+        break
+      }
+      this.#historyBuf = r.value.filter((c) => this.#passes(c))
+      this.#historyHead = 0
+    }
+    return this.#nextLive()
+  }
+
+  #nextLive(): Promise<IteratorResult<Change>> {
     if (this.#head < this.#queue.length) {
       const value = this.#queue[this.#head++] as Change
       if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
@@ -169,6 +230,11 @@ class Feed implements ChangeFeed {
     if (this.#ended) return
     this.#ended = true
     this.#hub.detach(this)
+    const history = this.#history
+    this.#history = undefined
+    this.#historyBuf = []
+    // Release the segment files the history holds open.
+    if (history !== undefined) history.then((it) => it.return?.()).catch(() => undefined)
     const waiting = this.#waiting
     const fail = this.#failWaiting
     this.#waiting = undefined
@@ -181,6 +247,32 @@ class Feed implements ChangeFeed {
       waiting?.({ value: undefined, done: true })
     }
   }
+}
+
+/**
+ * The change `op` made at `seq`. `stillExists` tells, for list and hash ops, whether the key
+ * survived (an emptied collection is a delete).
+ */
+export function changeOf(op: Op, seq: number, stillExists: boolean): Change {
+  switch (op.t) {
+    case 'set':
+      // Bytes are copied like every read: a consumer must not reach the stored array.
+      return { type: 'set', key: op.key, value: copyOut(op.value), version: seq }
+    case 'del':
+      return { type: 'delete', key: op.key, version: seq, reason: 'deleted' }
+    case 'clear':
+      return { type: 'clear', key: '', version: seq }
+    default:
+      return stillExists ? { type: 'update', key: op.key, version: seq } : { type: 'delete', key: op.key, version: seq, reason: 'deleted' }
+  }
+}
+
+/** The changes a `fromSeq` feed delivers before the live ones. */
+export interface FeedHistory {
+  /** The changes up to the store's seq when the feed was attached, record by record. */
+  readonly open: Promise<AsyncIterator<Change[]>>
+  /** Live changes at or before this version are dropped (a follower behind `fromSeq`). */
+  readonly after: number
 }
 
 /** How the hub reaches a feed. */
@@ -207,8 +299,8 @@ export class ChangeHub {
    * A new feed of the changes `options` select.
    * @throws {@link StoreError} `KV_INVALID_ARGUMENT` for bad or unknown options.
    */
-  open(options: WatchOptions): ChangeFeed {
-    return new Feed(options, this)
+  open(options: WatchOptions, history?: FeedHistory): ChangeFeed {
+    return new Feed(options, this, history)
   }
 
   /** Called by a new feed's constructor. */
@@ -231,17 +323,7 @@ export class ChangeHub {
    * the key survived (an emptied collection is a delete).
    */
   publishOp(op: Op, seq: number, stillExists: boolean): void {
-    switch (op.t) {
-      case 'set':
-        // Bytes are copied like every read: a consumer must not reach the stored array.
-        return this.publish({ type: 'set', key: op.key, value: copyOut(op.value), version: seq })
-      case 'del':
-        return this.publish({ type: 'delete', key: op.key, version: seq, reason: 'deleted' })
-      case 'clear':
-        return this.publish({ type: 'clear', key: '', version: seq })
-      default:
-        return this.publish(stillExists ? { type: 'update', key: op.key, version: seq } : { type: 'delete', key: op.key, version: seq, reason: 'deleted' })
-    }
+    this.publish(changeOf(op, seq, stillExists))
   }
 
   /** The source of changes broke: every feed delivers what it buffered, then rejects with `err`. */

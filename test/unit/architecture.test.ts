@@ -155,7 +155,7 @@ describe('emitted declarations', () => {
       expect(exported('index.d.ts')).toEqual(
         [
           'AtomicOperation', 'AtomicResult', 'BatchOp', 'Change', 'ChangeFeed', 'Clock', 'CommandContext', 'CommandSpec', 'Entry',
-          'ErrorCode', 'EvictionPolicy', 'KeyType', 'KeyValueStore', 'MemoryOptions', 'Namespace', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats',
+          'ErrorCode', 'EvictionPolicy', 'FollowerStats', 'KeyType', 'KeyValueStore', 'MemoryOptions', 'Namespace', 'ProgressEvent', 'RangeBounds', 'RecoveryMode', 'RecoveryStats',
           'RemovalReason', 'Reply', 'ScanOptions', 'Session',
           'SetOptions', 'SnapshotFormatName', 'SnapshotResult', 'Store', 'StoreError', 'StoreOptions', 'StoreStats', 'SyncPolicy',
           'Transaction', 'Value', 'WatchOptions', 'commands', 'createSession', 'isStoreError', 'quote', 'tokenize',
