@@ -18,6 +18,7 @@ import * as core from './core.bench.js'
 import * as durability from './durability.bench.js'
 import * as etcd from './etcd.js'
 import * as eviction from './eviction.bench.js'
+import * as followers from './followers.js'
 import * as memory from './memory.bench.js'
 import * as peers from './peers.bench.js'
 import * as server from './server.js'
@@ -44,6 +45,7 @@ const groups: [string, (ctx: BenchContext) => Promise<Row[]>][] = [
   ['peers', peers.run],
   ['memory', memory.run],
   ['eviction', eviction.run],
+  ['followers', followers.run],
   ['etcd', etcd.run],
   ['server', server.run],
 ]
@@ -83,7 +85,7 @@ for (const [name, run] of groups) {
     rmSync(tmp, { recursive: true, force: true })
   }
 }
-const targets = [...checkTargets(all), ...server.serverTargets(all)]
+const targets = [...checkTargets(all), ...followers.followerTargets(all), ...server.serverTargets(all)]
 printTargets(targets, quick)
 
 const out = join(here, 'results')
