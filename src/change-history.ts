@@ -3,11 +3,10 @@
 // so where a change depends on the state (did a delete find the key? did a pop empty the
 // list?) the state at `fromSeq` is rebuilt from the base snapshot and the records before
 // it, and each record is applied with the same `Keyspace.apply` as a live write.
-import type { Clock } from './clock.js'
 import { decodeOps, RECORD_OPS, type Op } from './codec/ops.js'
 import { StoreError } from './errors.js'
 import type { Fs } from './fs/fs.js'
-import { Keyspace } from './keyspace.js'
+import type { Keyspace } from './keyspace.js'
 import { SnapshotCatalog } from './snapshot/catalog.js'
 import type { SnapshotReadOptions } from './snapshot/format.js'
 import { loadSnapshotFile } from './snapshot/io.js'
@@ -24,7 +23,8 @@ export interface HistoryRequest {
   /** ...up to and including this one (the store's seq when the feed started). */
   readonly toSeq: number
   readonly limits: SnapshotReadOptions
-  readonly clock: Clock
+  /** An empty keyspace to rebuild the state at `fromSeq` in (the store builds its parts). */
+  readonly newKeyspace: () => Keyspace
   /** Only ops on keys this accepts matter (the feed's key or prefix); `clear` always does. */
   readonly wanted: (key: string) => boolean
 }
@@ -53,7 +53,7 @@ export async function openHistory(r: HistoryRequest): Promise<AsyncIterator<Chan
     if (first === undefined || first.header.baseSeq > r.fromSeq) {
       throw trimmed(r.fromSeq, first === undefined ? 'there is no WAL segment' : `the oldest segment starts after seq ${first.header.baseSeq}`)
     }
-    const ks = new Keyspace(r.clock)
+    const ks = r.newKeyspace()
     let stateFrom: number | undefined
     if (await needsState(r, tails)) stateFrom = await rebuildBase(r, ks)
     // Reopen after the look-ahead: the tails were read to find the ops.

@@ -741,7 +741,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
       fromSeq: from,
       toSeq: now,
       limits: { maxKeyBytes: this.#o.maxKeyBytes, maxValueBytes: this.#o.maxValueBytes },
-      clock: this.#o.clock,
+      newKeyspace: () => new Keyspace(this.#o.clock),
       wanted: (k: string) => (key === undefined || k === key) && (prefix === undefined || k.startsWith(prefix)),
     }
     // The writer's records up to `now` must be in the files; compaction waits until the

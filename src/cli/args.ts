@@ -1,16 +1,16 @@
 import { parseArgs } from 'node:util'
 import type { SyncPolicy } from '../options.js'
-import { LocationError, parseEndpoints } from './locations.js'
+import { LocationError, parseStoreFlags, STORE_FLAG_OPTIONS, type Location, type StoreFlags } from './locations.js'
 
 /** Parsed command line. */
 export interface CliArgs {
-  dir: string | undefined
-  file: string | undefined
-  /** `--etcd`: the cluster's client URLs. */
-  etcd: string[] | undefined
-  /** `--namespace` (only with `--etcd`). */
-  namespace: string | undefined
+  /** Where the store flags point (the default directory when none is given). */
+  location: Location
+  /** No store flag was given. */
+  defaulted: boolean
   sync: SyncPolicy | undefined
+  /** `--read-only`: a follower of a directory another process writes. */
+  readOnly: boolean
   json: boolean
   /** One-shot commands: from `-c` lines and from trailing words. */
   command: string | undefined
@@ -21,6 +21,16 @@ export interface CliArgs {
 
 /** Thrown for usage errors (exit status 2). */
 export class UsageError extends Error {}
+
+/** {@link parseStoreFlags}, with its errors as usage errors. */
+export function storeFlags(v: Parameters<typeof parseStoreFlags>[0]): StoreFlags {
+  try {
+    return parseStoreFlags(v)
+  } catch (err) {
+    if (err instanceof LocationError) throw new UsageError(err.message)
+    throw err
+  }
+}
 
 export const USAGE = `Usage: kvstore [--dir <path> | --file <path> | --etcd <urls>] [options]
                [command words...]
@@ -40,6 +50,8 @@ Options:
   --namespace <p>   with --etcd: prefix of every etcd key the store uses
                     (default none), so several stores can share one cluster
   --sync <policy>   always (default) | interval | never  (directory mode)
+  --read-only       with a directory: open it as a read-only follower, beside
+                    the process that writes it (writes reply READONLY)
   --json            print one JSON value per reply
   -c <command>      run one command line and exit
   -h, --help        show this help
@@ -72,11 +84,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       allowPositionals: true,
       strict: true,
       options: {
-        dir: { type: 'string' },
-        file: { type: 'string' },
-        etcd: { type: 'string' },
-        namespace: { type: 'string' },
-        sync: { type: 'string' },
+        ...STORE_FLAG_OPTIONS,
         json: { type: 'boolean', default: false },
         c: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -87,28 +95,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError((err as Error).message)
   }
   const v = parsed.values
-  if ([v.dir, v.file, v.etcd].filter((x) => x !== undefined).length > 1) throw new UsageError('give one of --dir, --file and --etcd')
-  if (v.namespace !== undefined && v.etcd === undefined) throw new UsageError('--namespace needs --etcd')
-  if (v.sync !== undefined && v.etcd !== undefined) throw new UsageError('--sync is for directory stores, not --etcd (etcd makes every write durable)')
-  let etcd: string[] | undefined
-  if (v.etcd !== undefined) {
-    try {
-      etcd = parseEndpoints(v.etcd)
-    } catch (err) {
-      if (err instanceof LocationError) throw new UsageError(err.message)
-      throw err
-    }
-  }
-  if (v.sync !== undefined && !['always', 'interval', 'never'].includes(v.sync)) {
-    throw new UsageError(`--sync must be always, interval or never (got ${v.sync})`)
-  }
+  const flags = storeFlags(v)
   if (v.c !== undefined && parsed.positionals.length > 0) throw new UsageError('give -c or command words, not both')
   return {
-    dir: v.dir,
-    file: v.file,
-    etcd,
-    namespace: v.namespace,
-    sync: v.sync as SyncPolicy | undefined,
+    location: flags.location,
+    defaulted: flags.defaulted,
+    sync: flags.sync,
+    readOnly: flags.readOnly,
     json: v.json === true,
     command: v.c,
     words: parsed.positionals,

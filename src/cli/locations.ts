@@ -116,8 +116,56 @@ export function describeLocation(loc: Location): string {
   return `etcd ${loc.endpoints.join(',')}${loc.namespace === '' ? '' : ` (namespace '${loc.namespace}')`}`
 }
 
+/** The `parseArgs` options of the store flags `kvstore` and `kvstore serve` both take. */
+export const STORE_FLAG_OPTIONS = {
+  dir: { type: 'string' },
+  file: { type: 'string' },
+  etcd: { type: 'string' },
+  namespace: { type: 'string' },
+  sync: { type: 'string' },
+  'read-only': { type: 'boolean', default: false },
+} as const
+
+/** What the store flags say. */
+export interface StoreFlags {
+  readonly location: Location
+  /** No `--dir`, `--file` or `--etcd`: the default directory is used. */
+  readonly defaulted: boolean
+  readonly sync: SyncPolicy | undefined
+  /** `--read-only`: open the directory as a follower. */
+  readonly readOnly: boolean
+}
+
+/**
+ * The location and options the store flags give.
+ * @throws {@link LocationError} for a usage error (exit status 2).
+ */
+export function parseStoreFlags(v: {
+  dir?: string | undefined
+  file?: string | undefined
+  etcd?: string | undefined
+  namespace?: string | undefined
+  sync?: string | undefined
+  'read-only'?: boolean | undefined
+}): StoreFlags {
+  if ([v.dir, v.file, v.etcd].filter((x) => x !== undefined).length > 1) throw new LocationError('give one of --dir, --file and --etcd')
+  if (v.namespace !== undefined && v.etcd === undefined) throw new LocationError('--namespace needs --etcd')
+  if (v.sync !== undefined && v.etcd !== undefined) throw new LocationError('--sync is for directory stores, not --etcd (etcd makes every write durable)')
+  if (v.sync !== undefined && !['always', 'interval', 'never'].includes(v.sync)) throw new LocationError(`--sync must be always, interval or never (got ${v.sync})`)
+  const readOnly = v['read-only'] === true
+  if (readOnly && (v.file !== undefined || v.etcd !== undefined)) throw new LocationError('--read-only follows a directory (--dir), not --file or --etcd')
+  if (readOnly && v.sync !== undefined) throw new LocationError('--read-only never writes: --sync does not apply')
+  let location: Location
+  if (v.etcd !== undefined) location = { kind: 'etcd', endpoints: parseEndpoints(v.etcd), namespace: v.namespace ?? '' }
+  else if (v.file !== undefined) location = { kind: 'file', path: v.file }
+  else location = { kind: 'dir', path: v.dir ?? process.env.KVSTORE_DIR ?? '.kvstore-data' }
+  return { location, defaulted: v.dir === undefined && v.file === undefined && v.etcd === undefined, sync: v.sync as SyncPolicy | undefined, readOnly }
+}
+
 export interface OpenLocationOptions {
   sync?: SyncPolicy | undefined
+  /** Open a directory as a read-only follower. */
+  readOnly?: boolean | undefined
   onProgress?: ((e: ProgressEvent) => void) | undefined
 }
 
@@ -128,6 +176,7 @@ export async function openLocation(loc: Location, o: OpenLocationOptions = {}): 
   }
   const options: StoreOptions = loc.kind === 'dir' ? { dir: loc.path } : { file: loc.path }
   if (o.sync !== undefined && loc.kind === 'dir') options.sync = o.sync
+  if (o.readOnly === true) options.readOnly = true
   if (o.onProgress !== undefined) options.onProgress = o.onProgress
   return Store.open<unknown>(options)
 }

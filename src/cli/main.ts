@@ -8,7 +8,7 @@ import { StoreError, type ProgressEvent } from '../index.js'
 import { parseCliArgs, USAGE, UsageError } from './args.js'
 import { runCopy } from './copy.js'
 import { formatReply, replyToJson } from './format.js'
-import { describeLocation, openLocation, type Location, type OpenStore } from './locations.js'
+import { describeLocation, openLocation, type OpenStore } from './locations.js'
 import { runRepl } from './repl.js'
 import { runServe } from './serve.js'
 
@@ -66,16 +66,11 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const progress = progressReporter()
-  let location: Location
-  if (args.etcd !== undefined) location = { kind: 'etcd', endpoints: args.etcd, namespace: args.namespace ?? '' }
-  else if (args.file !== undefined) location = { kind: 'file', path: args.file }
-  else {
-    location = { kind: 'dir', path: args.dir ?? process.env.KVSTORE_DIR ?? '.kvstore-data' }
-    if (args.dir === undefined) process.stderr.write(`kvstore: using store directory ${location.path}\n`)
-  }
+  const location = args.location
+  if (args.defaulted) process.stderr.write(`kvstore: using store directory ${describeLocation(location)}\n`)
   let store: OpenStore
   try {
-    store = await openLocation(location, { sync: args.sync, onProgress: progress })
+    store = await openLocation(location, { sync: args.sync, readOnly: args.readOnly, onProgress: progress })
   } catch (err) {
     const why = err instanceof StoreError ? `${err.message} (${err.code})` : String(err)
     process.stderr.write(`${progress ? '\r\x1b[K' : ''}kvstore: cannot open ${describeLocation(location)}: ${why}\n`)

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util'
 import { StoreError } from '../errors.js'
 import type { SyncPolicy } from '../options.js'
 import { createServer, type KvServer, type ServerOptions } from '../server/index.js'
-import { describeLocation, LocationError, openLocation, parseEndpoints, type Location, type OpenStore } from './locations.js'
+import { storeFlags, UsageError } from './args.js'
+import { describeLocation, openLocation, STORE_FLAG_OPTIONS, type Location, type OpenStore } from './locations.js'
 
 const EXIT_OK = 0
 const EXIT_FAILED = 1
@@ -28,6 +29,8 @@ Options:
                           writes before it are fsynced, one fsync per batch
                           of replies (as Redis's appendfsync always);
                           interval | never: replies do not wait
+  --read-only             serve a directory as a read-only follower, beside
+                          the process that writes it (writes reply READONLY)
   --maxclients <n>        most connections at once (default 10000)
   --timeout <seconds>     close connections idle this long (default 0: never)
   -h, --help              show this help
@@ -39,7 +42,6 @@ running finish and are answered, the store is flushed and closed, exit 0.
 Exit status: 0 stopped cleanly; 1 closing the store failed; 2 usage error;
 3 the store could not be opened or the port could not be bound.`
 
-class UsageError extends Error {}
 
 interface ServeArgs {
   location: Location
@@ -47,6 +49,7 @@ interface ServeArgs {
   port: number
   bind: string
   sync: SyncPolicy
+  readOnly: boolean
   server: ServerOptions
 }
 
@@ -64,14 +67,10 @@ function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
       allowPositionals: false,
       strict: true,
       options: {
-        dir: { type: 'string' },
-        file: { type: 'string' },
-        etcd: { type: 'string' },
-        namespace: { type: 'string' },
+        ...STORE_FLAG_OPTIONS,
         port: { type: 'string' },
         bind: { type: 'string' },
         requirepass: { type: 'string' },
-        sync: { type: 'string' },
         maxclients: { type: 'string' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -82,26 +81,8 @@ function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
   }
   const v = parsed.values
   if (v.help === true) return 'help'
-  if ([v.dir, v.file, v.etcd].filter((x) => x !== undefined).length > 1) throw new UsageError('give one of --dir, --file and --etcd')
-  if (v.namespace !== undefined && v.etcd === undefined) throw new UsageError('--namespace needs --etcd')
-  if (v.sync !== undefined && !['always', 'interval', 'never'].includes(v.sync)) throw new UsageError(`--sync must be always, interval or never (got ${v.sync})`)
-  if (v.sync !== undefined && v.dir === undefined && (v.file !== undefined || v.etcd !== undefined)) {
-    throw new UsageError('--sync is for directory stores')
-  }
-  let location: Location
-  let defaulted = false
-  if (v.etcd !== undefined) {
-    try {
-      location = { kind: 'etcd', endpoints: parseEndpoints(v.etcd), namespace: v.namespace ?? '' }
-    } catch (err) {
-      if (err instanceof LocationError) throw new UsageError(err.message)
-      throw err
-    }
-  } else if (v.file !== undefined) location = { kind: 'file', path: v.file }
-  else {
-    defaulted = v.dir === undefined
-    location = { kind: 'dir', path: v.dir ?? process.env.KVSTORE_DIR ?? '.kvstore-data' }
-  }
+  const flags = storeFlags(v)
+  if (flags.sync !== undefined && flags.location.kind === 'file') throw new UsageError('--sync is for directory stores, not --file (a file store has no WAL)')
   const timeout = intArg('timeout', v.timeout, 0, 31_536_000)
   const maxClients = intArg('maxclients', v.maxclients, 10_000, 1_000_000)
   if (maxClients === 0) throw new UsageError('--maxclients must be at least 1')
@@ -111,11 +92,12 @@ function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
     server.requirepass = v.requirepass
   }
   return {
-    location,
-    defaulted,
+    location: flags.location,
+    defaulted: flags.defaulted,
+    readOnly: flags.readOnly,
     port: intArg('port', v.port, 6380, 65_535),
     bind: v.bind ?? '127.0.0.1',
-    sync: (v.sync ?? 'always') as SyncPolicy,
+    sync: flags.sync ?? 'always',
     server,
   }
 }
@@ -145,10 +127,10 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   // `always` for a directory: the store logs without waiting, and the server flushes once per
   // batch of replies before sending it, so pipelined and concurrent writes share one fsync
   // and no reply (of a write or of a read) is sent before the writes it follows are durable.
-  const durable = location.kind === 'dir' && args.sync === 'always'
+  const durable = location.kind === 'dir' && args.sync === 'always' && !args.readOnly
   let store: OpenStore
   try {
-    store = await openLocation(location, location.kind === 'dir' ? { sync: durable ? 'never' : args.sync } : {})
+    store = await openLocation(location, args.readOnly ? { readOnly: true } : location.kind === 'dir' ? { sync: durable ? 'never' : args.sync } : {})
   } catch (err) {
     process.stderr.write(`kvstore: cannot open ${describeLocation(location)}: ${why(err)}\n`)
     return EXIT_OPEN_FAILED

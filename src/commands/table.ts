@@ -108,6 +108,9 @@ export function toErrorReply(err: unknown): Reply {
       case 'KV_OUT_OF_MEMORY':
         // Redis's reply under maxmemory with noeviction; clients know the OOM prefix.
         return error('OOM', "command not allowed when used memory > 'maxmemory'.", err.code)
+      case 'KV_READ_ONLY':
+        // What a Redis replica replies to a write; clients know the READONLY prefix.
+        return error('READONLY', "You can't write against a read only replica.", err.code)
       default:
         return error('ERR', err.message, err.code)
     }

@@ -121,6 +121,23 @@ describe('kvstore CLI', () => {
     }
   })
 
+  it('--read-only inspects a directory another process holds: reads work, writes reply READONLY', async () => {
+    const dir = tmpDir()
+    const holder = await Store.open({ dir })
+    try {
+      await holder.set('a', 'one')
+      await holder.rpush('l', 'x', 'y')
+      const r = cli(['--dir', dir, '--read-only'], { input: 'GET a\nLRANGE l 0 -1\nSET a two\nGET a\n' })
+      expect(r.out).toBe('one\n1) x\n2) y\n(error) READONLY You can\'t write against a read only replica.\none\n')
+      expect(r.code).toBe(1)
+      expect(await holder.get('a')).toBe('one')
+      expect(cli(['--file', join(dir, 'f.json'), '--read-only', 'GET', 'a']).code).toBe(2)
+      expect(cli(['--dir', dir, '--read-only', '--sync', 'never', 'GET', 'a']).code).toBe(2)
+    } finally {
+      await holder.close()
+    }
+  })
+
   it('refuses a corrupt WAL with exit status 3 and leaves the files untouched', async () => {
     const dir = tmpDir()
     const s = await Store.open<string>({ dir })
