@@ -447,6 +447,9 @@ export class FollowerPersistence implements Persistence {
         continue
       }
       if (!first && mt === undefined && start === undefined) {
+        // A writer never leaves a directory it wrote without a snapshot or a segment: files are
+        // being replaced (a snapshot deleted while listed), or the directory was emptied.
+        if (attempt >= MAX_RESYNC_ATTEMPTS) throw new StoreError('KV_CORRUPT', `${this.path} holds neither a snapshot nor a WAL segment to follow`)
         await delay(5)
         continue
       }
