@@ -187,7 +187,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       const opened = await a.next('opened')
       const followerOpen = metric(ctx, G, openWl(n, tail), FOLLOWER_OPEN, opened.ms as number, 'ms', {
         id: 'followers.open.follower',
-        note: `fresh process, Store.open only; ${(opened.keys as number).toLocaleString('en')} keys at seq ${String(opened.seq)}`,
+        note: `fresh process, Store.open only; ${(opened.keys as number).toLocaleString('en')} keys at seq ${(opened.seq as number).toLocaleString('en')}`,
       })
       if (b !== undefined) {
         await b.start()
@@ -223,7 +223,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         const m = await opener.next('opened')
         const writerOpen = metric(ctx, G, openWl(n, tail), WRITER_OPEN, m.ms as number, 'ms', {
           id: 'followers.open.writer',
-          note: `fresh process, Store.open only; ${(m.snapshotEntries as number).toLocaleString('en')} entries from the snapshot, ${String(m.records)} WAL records replayed`,
+          note: `fresh process, Store.open only; ${(m.snapshotEntries as number).toLocaleString('en')} entries from the snapshot, ${(m.records as number).toLocaleString('en')} WAL records replayed`,
         })
         await opener.stop()
         for (const r of [writerOpen, followerOpen]) if (r !== undefined) opens.push(r)

@@ -84,7 +84,7 @@ function valueFor(r: () => number, i: number): unknown {
     case 5:
       return null
     case 6:
-      return 'x'.repeat(20_000 + i) // spans read chunks of the tailer
+      return 'x'.repeat(20_000 + i)
     default:
       return i
   }
@@ -136,6 +136,12 @@ describe('followers in worker threads', () => {
           touched.add('hash')
           writes.push(w.rpush('list', `r${round}`), w.hset('hash', { [`f${round % 3}`]: round }))
         }
+      }
+      // Now and then a record larger than the tailer's 1 MiB read chunk.
+      if (round % 8 === 5) {
+        const k = pick()
+        touched.add(k)
+        writes.push(w.set(k, `${round}:${'y'.repeat(1_500_000)}`))
       }
       await Promise.all(writes)
       // Halfway, the writer compacts: the followers move to the new segment (or resync from the snapshot).
