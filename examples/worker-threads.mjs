@@ -23,17 +23,22 @@ if (isMainThread) {
   const writer = await Store.open({ dir })
   await writer.set('config', { color: 'blue' }) // there before the workers open
 
-  // Each worker runs this same file; replies are { id, key, value, seq }.
+  // Each worker runs this same file. next() resolves with a worker's next message, in order.
   const workers = Array.from({ length: WORKERS }, (_, id) => new Worker(new URL(import.meta.url), { workerData: { dir, id } }))
   const replies = workers.map((w) => {
     const queue = []
     let wake
-    w.on('message', (m) => (wake ? (wake(m), (wake = undefined)) : queue.push(m)))
+    w.on('message', (m) => {
+      if (wake === undefined) return queue.push(m)
+      const resolve = wake
+      wake = undefined
+      resolve(m)
+    })
     w.on('error', (err) => {
       console.error(err)
-      process.exitCode = 1
+      process.exit(1)
     })
-    return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((r) => (wake = r)))
+    return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => (wake = resolve)))
   })
   const ready = await Promise.all(replies.map((next) => next()))
   console.log(`${WORKERS} workers following ${dir}, each at seq ${ready.map((m) => m.seq).join(', ')}`)
