@@ -44,7 +44,7 @@ export interface FollowerPersistenceOptions {
   readonly watchDirectory: boolean
   readonly now: () => number
   readonly onProgress: (e: ProgressEvent) => void
-  /** Install a whole new state at `seq` (open, or a resync), in one synchronous step with the records after it. */
+  /** Install a whole new state at `seq` (open, or a rebuild from a snapshot). */
   readonly reset: (mt: Memtable, seq: number) => void
   /** Apply the ops of record `seq` (the same path as WAL replay). */
   readonly apply: (ops: Op[], seq: number) => void
@@ -66,13 +66,40 @@ const MAX_RESYNC_ATTEMPTS = 20
  */
 const STUCK_MS = 500
 
+/** Where a follower reads: the segment it follows and the last seq applied from the WAL. */
+interface Cursor {
+  tail: SegmentTail | undefined
+  applied: number
+  /** Bytes after the last applied record in `tail`: written but not whole yet, or unreadable. */
+  pendingBytes: number
+}
+
+/**
+ * Why a drain stopped: every whole record applied (`'caught-up'`); it applied its share of
+ * records and more may be there (`'more'`: give the event loop a turn, then go on); the WAL
+ * goes on only after a gap a snapshot covers (`'rebuild'`: worth it once a newer snapshot
+ * exists); the files no longer hold what was applied, because the writer cut records
+ * (`'reset'`: rebuild from what is there, even if that is less).
+ */
+type DrainEnd = 'caught-up' | 'more' | 'rebuild' | 'reset'
+
+/** Records applied before a poll gives the event loop a turn: a backlog never blocks readers for long. */
+const RECORDS_PER_TURN = 1000
+
+/** Directory entries whose changes tell a follower nothing: snapshot temp files being written, the lock. */
+const QUIET_NAME = /\.tmp-|^LOCK/
+
+/** A record that verified and decoded but does not apply to the state: the state may hold part of it. */
+class ApplyFailure extends StoreError {}
+
 /**
  * Follower mode: `Store.open({ dir, readOnly: true })`.
  *
  * Invariant: the state is always the writer's state as of `appliedSeq` (a snapshot plus
- * whole, verified records in seq order), and it only moves forward, one record or one
- * rebuilt state at a time, each in one synchronous step: a read sees a record (a batch, a
- * transaction) whole or not at all.
+ * whole, verified records in seq order). It changes one record at a time, or to a whole
+ * snapshot at a later seq (or, when the writer cut records, an earlier one): a read sees a
+ * record (a batch, a transaction) whole or not at all. Watchers hear each record applied,
+ * and a `clear` for each snapshot installed after open.
  */
 export class FollowerPersistence implements Persistence {
   readonly mode = 'dir'
@@ -83,22 +110,23 @@ export class FollowerPersistence implements Persistence {
   readonly unsaved = false
   readonly #o: FollowerPersistenceOptions
   readonly #catalog: SnapshotCatalog
-  #tail: SegmentTail | undefined
-  #applied = 0
-  #pendingBytes = 0
+  #cur: Cursor = { tail: undefined, applied: 0, pendingBytes: 0 }
   #caughtUpAt = 0
   #resyncs = 0
   #error: string | undefined
-  /** The error not yet reported to a read (`takeError`). */
+  /** The error not yet reported to a call (`takeError`). */
   #unreported: StoreError | undefined
-  #needResync = false
-  /** Where the followed segment has bytes that do not verify, and since when. */
-  #stuck: { segment: number; offset: number; since: number } | undefined
+  /** A rebuild the last drain asked for. */
+  #need: 'rebuild' | 'reset' | undefined
+  /** Where the followed segment has bytes that do not verify, since when, and whether a scan already found a valid record after them. */
+  #stuck: { segment: number; offset: number; since: number; suspect: boolean } | undefined
   #opening = true
   #polling: Promise<void> | undefined
   #again = false
   #timer: ReturnType<typeof setTimeout> | undefined
   #watcher: FSWatcher | undefined
+  /** The directory may have new segments or snapshots: list it on the next drain. */
+  #listingStale = true
   #closed = false
 
   constructor(path: string, o: FollowerPersistenceOptions) {
@@ -109,18 +137,17 @@ export class FollowerPersistence implements Persistence {
 
   /** Seq of the last record applied. */
   get appliedSeq(): number {
-    return this.#applied
+    return this.#cur.applied
   }
 
   async open(_keyspace: Keyspace, _budget: MemoryBudget): Promise<number> {
     const st = this.#o.fs.stat(this.path)
     if (st === undefined || !st.isDirectory) throw new StoreError('KV_IO', `${this.path} is not a store directory (a follower never creates one)`)
-    await this.#resync(true)
-    this.#drain()
-    if (this.#needResync) await this.#poll()
+    await this.#rebuild(true)
+    await this.#catchUp()
     this.#opening = false
     this.#startWatching()
-    return this.#applied
+    return this.#cur.applied
   }
 
   log(): Promise<void> {
@@ -145,12 +172,13 @@ export class FollowerPersistence implements Persistence {
    * before the call is seen.
    */
   refresh(): Promise<number> {
-    if (this.#closed) return Promise.resolve(this.#applied)
+    if (this.#closed) return Promise.resolve(this.#cur.applied)
     this.#again = true
-    return this.#kick().then(() => this.#applied)
+    this.#listingStale = true
+    return this.#kick().then(() => this.#cur.applied)
   }
 
-  /** The error the follower ran into, once: the next read after it rejects with it. */
+  /** The error the follower ran into, once: the next call after it rejects with it. */
   takeError(): StoreError | undefined {
     const e = this.#unreported
     this.#unreported = undefined
@@ -162,19 +190,19 @@ export class FollowerPersistence implements Persistence {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#watcher?.close()
     await this.#polling
-    this.#tail?.close()
-    this.#tail = undefined
+    this.#cur.tail?.close()
+    this.#cur.tail = undefined
   }
 
   stats(): PersistenceStats {
-    return { mode: 'dir', path: this.path, sync: undefined, walSegment: this.#tail?.segment, walBytes: 0, recovery: undefined }
+    return { mode: 'dir', path: this.path, sync: undefined, walSegment: this.#cur.tail?.segment, walBytes: 0, recovery: undefined }
   }
 
   followerStats(): FollowerStats {
     return {
-      appliedSeq: this.#applied,
-      segment: this.#tail?.segment,
-      pendingBytes: this.#pendingBytes,
+      appliedSeq: this.#cur.applied,
+      segment: this.#cur.tail?.segment,
+      pendingBytes: this.#cur.pendingBytes,
       lagMs: this.#caughtUpAt === 0 ? 0 : Math.max(0, this.#o.now() - this.#caughtUpAt),
       resyncs: this.#resyncs,
       error: this.#error,
@@ -187,7 +215,12 @@ export class FollowerPersistence implements Persistence {
     if (this.#o.watchDirectory) {
       try {
         // Any change in the directory (an append, a new segment or snapshot) is worth a look.
-        this.#watcher = fsWatch(this.path, { persistent: false }, () => this.#notify())
+        this.#watcher = fsWatch(this.path, { persistent: false }, (_event, name) => {
+          if (typeof name === 'string' && QUIET_NAME.test(name)) return
+          // Appends to the followed segment need no listing; anything else may be a new segment or snapshot.
+          if (typeof name !== 'string' || name !== this.#cur.tail?.path.slice(this.path.length + 1)) this.#listingStale = true
+          this.#notify()
+        })
         this.#watcher.on('error', () => {
           this.#watcher?.close()
           this.#watcher = undefined
@@ -204,6 +237,7 @@ export class FollowerPersistence implements Persistence {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
       this.#timer = undefined
+      this.#listingStale = true
       this.#notify()
     }, this.#o.pollIntervalMs)
     this.#timer.unref?.()
@@ -234,11 +268,40 @@ export class FollowerPersistence implements Persistence {
 
   async #poll(): Promise<void> {
     try {
-      if (this.#needResync) await this.#resync(false)
-      this.#drain()
-      if (this.#needResync) await this.#resync(false)
+      await this.#catchUp()
     } catch (err) {
+      if (err instanceof ApplyFailure) this.#need = 'reset'
       this.#fail(err)
+    }
+  }
+
+  /** Apply every record there is, rebuilding from a snapshot where the WAL asks for it. */
+  async #catchUp(): Promise<void> {
+    if (this.#need !== undefined) {
+      await this.#rebuild(false)
+      if (this.#need !== undefined) return // still waiting for the snapshot that covers the gap
+    }
+    for (;;) {
+      if (this.#closed) return
+      const cur = this.#cur
+      const before = cur.applied
+      let end: DrainEnd
+      try {
+        end = this.#drain(cur, this.#o.apply)
+      } finally {
+        if (cur.applied !== before) this.#o.advanced(cur.applied)
+      }
+      if (end === 'caught-up') {
+        this.#caughtUp()
+        return
+      }
+      if (end === 'more') {
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        continue
+      }
+      this.#need = end
+      await this.#rebuild(false)
+      if (this.#need !== undefined) return
     }
   }
 
@@ -248,142 +311,144 @@ export class FollowerPersistence implements Persistence {
     this.#error = e.message
   }
 
+  #caughtUp(): void {
+    this.#caughtUpAt = this.#o.now()
+    if (this.#cur.pendingBytes === 0) this.#error = undefined
+  }
+
   /**
-   * Apply every whole record after `appliedSeq`, moving on to later segments as the writer
-   * rotates. Synchronous. Sets `#needResync` when the WAL no longer continues from what was
-   * applied (a `load()`, a compaction that deleted segments not yet read, a writer that cut
-   * records after a failed write).
+   * Apply to `apply` every whole record after `cur.applied`, moving on to later segments as
+   * the writer rotates. Synchronous.
+   * @throws {@link StoreError} `KV_CORRUPT` for damage; `ApplyFailure` when a record does not apply.
    */
-  #drain(): void {
+  #drain(cur: Cursor, apply: (ops: Op[], seq: number) => void): DrainEnd {
     const { fs } = this.#o
+    const start = cur.applied
     for (;;) {
-      if (this.#closed) return
-      const tail = this.#tail ?? this.#findTail()
-      if (tail === undefined) return
-      this.#tail = tail
-      const before = this.#applied
-      const st = this.#pollTail(tail)
-      if (st === 'resync') return
-      if (this.#applied !== before) this.#o.advanced(this.#applied)
-      // More records may follow in a later segment once this one is sealed.
-      const next = this.#nextSegment(tail.segment)
-      if (next === undefined) {
-        this.#caughtUp()
-        return
+      if (this.#closed) return 'caught-up'
+      if (cur.tail === undefined) {
+        const found = this.#segmentFor(cur.applied)
+        if (found === 'none') return 'caught-up'
+        if (found === 'gap') return 'rebuild'
+        cur.tail = found
       }
+      const tail = cur.tail
+      if (this.#pollTail(cur, tail, apply, RECORDS_PER_TURN - (cur.applied - start)) === 'reset') return 'reset'
+      if (cur.applied - start >= RECORDS_PER_TURN) return 'more'
+      // More records may follow in a later segment once this one is finished. Listing the
+      // directory is the dearest step of a poll: only when a change notification named
+      // another file, the poll timer fired, or there is no notification at all.
+      if (!this.#listingStale && this.#watcher !== undefined) return 'caught-up'
+      this.#listingStale = false
+      const next = this.#nextSegment(tail.segment)
+      if (next === undefined) return 'caught-up'
       const opened = SegmentTail.open(fs, this.path, next)
       if (opened === 'pending') {
-        this.#caughtUp()
-        return
+        this.#listingStale = true
+        return 'caught-up'
       }
       if (opened === 'missing') continue // deleted between listing and opening: list again
       // The writer finishes a segment before it creates the next: read it to its end once more.
-      if (this.#pollTail(tail) === 'resync') {
+      if (this.#pollTail(cur, tail, apply, Infinity) === 'reset') {
         opened.close()
-        return
+        return 'reset'
       }
-      if (opened.header.baseSeq !== this.#applied) {
+      const base = opened.header.baseSeq
+      if (base !== cur.applied) {
         opened.close()
-        if (opened.header.baseSeq > this.#applied && this.#pendingBytes > 0) {
-          throw corrupt(`${tail.path} at offset ${tail.offset}: a sealed segment holds bytes that do not verify (seq ${this.#applied + 1} expected)`)
+        // It starts before what was applied: the writer cut records (a lenient recovery).
+        if (base < cur.applied) return 'reset'
+        if (cur.pendingBytes > 0) {
+          throw corrupt(`${tail.path} at offset ${tail.offset}: a finished segment holds bytes that do not verify (seq ${cur.applied + 1} expected)`)
         }
-        this.#needResync = true
-        return
+        // A gap: a compaction deleted segments not read yet (its snapshot covers them), or a
+        // load started the WAL at its snapshot's seq (written just after the segment).
+        return 'rebuild'
       }
       tail.close()
-      this.#tail = opened
-      this.#error = undefined
+      cur.tail = opened
+      cur.pendingBytes = 0
+      this.#listingStale = true
     }
   }
 
-  #caughtUp(): void {
-    this.#caughtUpAt = this.#o.now()
-    if (this.#pendingBytes === 0) this.#error = undefined
-  }
-
-  /** Apply the records `tail` has; `'resync'` when it no longer continues the applied state. */
-  #pollTail(tail: SegmentTail): 'ok' | 'resync' {
-    const applied = this.#applied
+  /** Apply the records `tail` has; `'reset'` when the file no longer holds what was read from it. */
+  #pollTail(cur: Cursor, tail: SegmentTail, apply: (ops: Op[], seq: number) => void, maxRecords: number): 'ok' | 'reset' {
     const st = tail.poll((rec) => {
       // A segment starting before the state (the base snapshot covers its first records).
-      if (rec.seq <= this.#applied) return
-      this.#applyRecord(tail, rec.seq, rec.type, rec.payload, rec.offset)
-    })
-    if (st.kind === 'caught-up') {
-      this.#pendingBytes = st.pendingBytes
-      if (st.reason === undefined) this.#stuck = undefined
-      else this.#checkStuck(tail)
-      return 'ok'
-    }
-    // The file no longer holds what was read: the writer cut it. Rebuild from what is durable now.
-    if (this.#applied !== applied) this.#o.advanced(this.#applied)
-    this.#needResync = true
-    return 'resync'
+      if (rec.seq <= cur.applied) return
+      if (rec.seq !== cur.applied + 1) throw corrupt(`${tail.path} at offset ${rec.offset}: sequence gap: expected ${cur.applied + 1}, found ${rec.seq}`)
+      if (rec.type !== RECORD_OPS) throw corrupt(`${tail.path} at offset ${rec.offset}: unknown record type ${rec.type}`)
+      let ops: Op[]
+      try {
+        ops = decodeOps(rec.payload)
+      } catch (err) {
+        throw corrupt(`${tail.path} at offset ${rec.offset}: undecodable record: ${messageOf(err)}`)
+      }
+      try {
+        apply(ops, rec.seq)
+      } catch (err) {
+        throw new ApplyFailure('KV_CORRUPT', `${tail.path} at offset ${rec.offset}: record ${rec.seq} does not apply: ${messageOf(err)}`)
+      }
+      cur.applied = rec.seq
+    }, maxRecords)
+    if (st.kind !== 'caught-up') return 'reset'
+    cur.pendingBytes = st.pendingBytes
+    if (st.reason === undefined) this.#stuck = undefined
+    else this.#checkStuck(tail, cur.applied)
+    return 'ok'
   }
 
   /**
    * Bytes after the last applied record do not verify. At open, or once they stayed so for
-   * {@link STUCK_MS}, look past them: a valid record after them makes them damage.
+   * {@link STUCK_MS}, look past them: a valid record after them makes them damage. A running
+   * follower needs that twice, {@link STUCK_MS} apart: one scan can race a restarted writer
+   * that cuts a torn tail and appends where it was.
    * @throws {@link StoreError} `KV_CORRUPT` naming the file and offset.
    */
-  #checkStuck(tail: SegmentTail): void {
+  #checkStuck(tail: SegmentTail, applied: number): void {
     const now = this.#o.now()
     const s = this.#stuck
     if (s === undefined || s.segment !== tail.segment || s.offset !== tail.offset) {
-      this.#stuck = { segment: tail.segment, offset: tail.offset, since: now }
+      this.#stuck = { segment: tail.segment, offset: tail.offset, since: now, suspect: false }
       if (!this.#opening) return
     } else if (now - s.since < STUCK_MS && !this.#opening) {
       return
     }
     const file = SegmentFile.open(this.#o.fs, tail.path)
+    let found: { offset: number; reason: string } | undefined
     try {
-      const scan = file.scan(() => undefined, { mode: 'strict', segment: tail.segment })
-      if (scan.corruption !== undefined) {
-        throw corrupt(`${tail.path} at offset ${scan.corruption.offset}: ${scan.corruption.reason}, with valid records after it (last good seq ${this.#applied})`)
-      }
+      found = file.scan(() => undefined, { mode: 'strict', segment: tail.segment }).corruption
     } finally {
       file.close()
     }
-    // A torn tail only: wait for the writer (or its restart, which cuts it). Look again later.
-    this.#stuck = { segment: tail.segment, offset: tail.offset, since: now }
+    if (found !== undefined && (this.#opening || s?.suspect === true)) {
+      throw corrupt(`${tail.path} at offset ${found.offset}: ${found.reason}, with valid records after it (last good seq ${applied})`)
+    }
+    // A torn tail (wait for the writer, or its restart, which cuts it), or damage to confirm: look again later.
+    this.#stuck = { segment: tail.segment, offset: tail.offset, since: now, suspect: found !== undefined }
   }
 
-  #applyRecord(tail: SegmentTail, seq: number, type: number, payload: Uint8Array, offset: number): void {
-    if (seq !== this.#applied + 1) throw corrupt(`${tail.path} at offset ${offset}: sequence gap: expected ${this.#applied + 1}, found ${seq}`)
-    if (type !== RECORD_OPS) throw corrupt(`${tail.path} at offset ${offset}: unknown record type ${type}`)
-    let ops: Op[]
-    try {
-      ops = decodeOps(payload)
-    } catch (err) {
-      throw corrupt(`${tail.path} at offset ${offset}: undecodable record: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    try {
-      this.#o.apply(ops, seq)
-    } catch (err) {
-      // The state may now hold part of the batch: rebuild it before serving more.
-      this.#needResync = true
-      throw corrupt(`${tail.path} at offset ${offset}: record ${seq} does not apply: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    this.#applied = seq
-  }
-
-  /** The segment holding the record after `appliedSeq`: the newest whose base seq is at or below it. */
-  #findTail(): SegmentTail | undefined {
+  /**
+   * The segment holding the record after `applied`: the newest whose base seq is at or below
+   * it. `'gap'` when every segment starts after it; `'none'` when there is no segment.
+   */
+  #segmentFor(applied: number): SegmentTail | 'none' | 'gap' {
     const { fs } = this.#o
     let found: SegmentTail | undefined
+    let later = false
     for (const n of listSegments(fs, this.path)) {
       const t = SegmentTail.open(fs, this.path, n)
       if (typeof t === 'string') continue
-      if (t.header.baseSeq > this.#applied) {
+      if (t.header.baseSeq > applied) {
         t.close()
-        // Segments exist only after the state: a snapshot the follower has not read covers the gap.
-        if (found === undefined) this.#needResync = true
+        later = true
         break
       }
       found?.close()
       found = t
     }
-    return found
+    return found ?? (later ? 'gap' : 'none')
   }
 
   #nextSegment(after: number): number | undefined {
@@ -393,81 +458,65 @@ export class FollowerPersistence implements Persistence {
   }
 
   /**
-   * Rebuild the state from the newest snapshot the WAL continues, then the records after
-   * it, installing both in one synchronous step. At open, the first state; later, only
-   * when the WAL no longer continues the applied state.
+   * Install the newest snapshot that verifies, if the WAL continues from it; the records
+   * after it are then applied like any others. At open (`first`) and after a reset it installs
+   * what it finds; after a gap only a snapshot past the applied seq is worth it, so without one
+   * it waits (`#need` stays set for a later poll: a load is still writing it).
    */
-  async #resync(first: boolean): Promise<void> {
-    const { fs } = this.#o
+  async #rebuild(first: boolean): Promise<void> {
+    const force = first || this.#need === 'reset'
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) return
-      let mt: Memtable | undefined
-      let seq = 0
-      let damaged: string | undefined
-      for (const snap of this.#catalog.list()) {
-        try {
-          const loaded = await loadSnapshotFile(fs, snap.path, first ? this.#o.onProgress : undefined, 0, undefined, this.#o.limits)
-          mt = loaded.memtable
-          seq = Math.max(snap.seq, loaded.seq)
-          break
-        } catch (err) {
-          const e = err instanceof StoreError ? err : undefined
-          // Deleted by a compaction while listed: look again.
-          if (isMissing(err)) {
-            damaged = undefined
-            mt = undefined
-            break
-          }
-          if (e?.code !== 'KV_CORRUPT') throw err
-          damaged ??= `${snap.path}: ${e.message}`
-        }
-      }
+      if (!force && !this.#catalog.list().some((snap) => snap.seq > this.#cur.applied)) return
+      const base = await this.#newestSnapshot(first)
       if (this.#closed) return
-      const segs = listSegments(fs, this.path)
-      // The WAL must continue from the snapshot: some segment starts at or before its seq, or none exists yet.
-      let start: SegmentTail | undefined
-      let later = false
-      for (const n of segs) {
-        const t = SegmentTail.open(fs, this.path, n)
-        if (typeof t === 'string') continue
-        if (t.header.baseSeq > seq) {
-          t.close()
-          later = true
-          break
+      if (base !== 'retry') {
+        if (!force && base.seq <= this.#cur.applied) return
+        const start = this.#segmentFor(base.seq)
+        if (start !== 'gap') {
+          // One synchronous step: the snapshot replaces the state, and the cursor moves to it.
+          this.#cur.tail?.close()
+          this.#cur = { tail: start === 'none' ? undefined : start, applied: base.seq, pendingBytes: 0 }
+          this.#need = undefined
+          this.#listingStale = true
+          this.#o.reset(base.mt, base.seq)
+          if (!first) this.#resyncs++
+          this.#o.advanced(base.seq)
+          return
         }
-        start?.close()
-        start = t
       }
-      if (start === undefined && later) {
-        // A load or compaction is writing the snapshot the WAL now starts from: wait for it.
-        if (attempt >= MAX_RESYNC_ATTEMPTS) {
-          throw new StoreError('KV_CORRUPT', damaged ?? `${this.path}: the WAL starts after seq ${seq}, the newest snapshot that verifies`)
-        }
-        await delay(Math.min(5 * (attempt + 1), 50))
-        continue
+      // The WAL starts after the snapshot: the one it starts from is being written (a load), or
+      // a compaction replaced files while they were read. A running follower keeps its state and
+      // tries again on a later poll (a slow snapshot write is no damage); only open gives up.
+      if (attempt >= MAX_RESYNC_ATTEMPTS) {
+        if (!first) return
+        throw corrupt(base === 'retry' ? `${this.path}: snapshots kept vanishing while read` : `${this.path}: the WAL does not continue from seq ${base.seq}, the newest snapshot that verifies`)
       }
-      if (!first && mt === undefined && start === undefined) {
-        // A writer never leaves a directory it wrote without a snapshot or a segment: files are
-        // being replaced (a snapshot deleted while listed), or the directory was emptied.
-        if (attempt >= MAX_RESYNC_ATTEMPTS) throw new StoreError('KV_CORRUPT', `${this.path} holds neither a snapshot nor a WAL segment to follow`)
-        await delay(5)
-        continue
-      }
-      // One synchronous step from here: the old state is replaced by the new one and the records after it.
-      this.#tail?.close()
-      this.#tail = start
-      this.#applied = seq
-      this.#needResync = false
-      this.#o.reset(mt ?? new Memtable(), seq)
-      if (!first) this.#resyncs++
-      try {
-        this.#drain()
-      } finally {
-        this.#o.advanced(this.#applied)
-      }
-      return
+      await delay(Math.min(5 * (attempt + 1), 50))
     }
   }
+
+  /** The newest snapshot that verifies (empty at seq 0 when there is none); `'retry'` when one vanished while read. */
+  async #newestSnapshot(first: boolean): Promise<{ mt: Memtable; seq: number } | 'retry'> {
+    let damaged: StoreError | undefined
+    for (const snap of this.#catalog.list()) {
+      try {
+        const loaded = await loadSnapshotFile(this.#o.fs, snap.path, first ? this.#o.onProgress : undefined, 0, undefined, this.#o.limits)
+        return { mt: loaded.memtable, seq: Math.max(snap.seq, loaded.seq) }
+      } catch (err) {
+        // Deleted by a compaction while listed: look again.
+        if (isMissing(err)) return 'retry'
+        if (!(err instanceof StoreError) || err.code !== 'KV_CORRUPT') throw err
+        damaged ??= err
+      }
+    }
+    if (damaged !== undefined && listSegments(this.#o.fs, this.path).length === 0) throw damaged
+    return { mt: new Memtable(), seq: 0 }
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 function isMissing(err: unknown): boolean {

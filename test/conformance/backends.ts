@@ -7,6 +7,7 @@ import { sharedEtcdCluster, stopSharedEtcdCluster } from '../helpers/etcd-cluste
 import { MemFs } from '../helpers/mem-fs.js'
 import { afterAll } from 'vitest'
 import { randomBytes } from 'node:crypto'
+import { followerBackend } from './follower-backend.js'
 import { onCleanup, tempDir, track, type Backend, type Capabilities, type OpenOptions, type StoreLike } from './harness.js'
 
 /** Where a store lives and what it was opened with, so `reopen`/`crash` can open it again. */
@@ -57,7 +58,7 @@ function storeBackend(
   return backend
 }
 
-const ALL_FEATURES = { lists: true, hashes: true, transactions: true, atomic: true, watch: true, maxBatchOps: Infinity, loadKeepsVersions: true } as const
+const ALL_FEATURES = { lists: true, hashes: true, transactions: true, atomic: true, watch: true, maxBatchOps: Infinity, loadKeepsVersions: true, readsInCallOrder: true } as const
 
 
 /** In memory only: `Store.open({ clock })`. */
@@ -210,6 +211,7 @@ export function etcdBackend(): Backend {
       maxBatchOps: 127,
       // etcd gives every write its own revision; a load cannot set them.
       loadKeepsVersions: false,
+      readsInCallOrder: true,
     },
     open: (options = {}) => openAt(`conf-${randomBytes(6).toString('hex')}/`, options),
     reopen: async (store, options) => {
@@ -232,4 +234,5 @@ export const backends: readonly Backend[] = [
   memFsDirBackend(),
   fileBackend(),
   etcdBackend(),
+  followerBackend(),
 ]

@@ -73,6 +73,12 @@ export interface Capabilities {
    * compared without versions.
    */
   readonly loadKeepsVersions: boolean
+  /**
+   * A read sees exactly the writes issued before it, even while they wait behind an
+   * exclusive operation (one store, FIFO). `false` (a follower answers the reads): a read
+   * sees every write that resolved before it was issued, and may see writes issued just after.
+   */
+  readonly readsInCallOrder: boolean
 }
 
 /** The transaction handle the suite uses. */
