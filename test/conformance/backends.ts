@@ -8,7 +8,7 @@ import { MemFs } from '../helpers/mem-fs.js'
 import { afterAll } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { followerBackend } from './follower-backend.js'
-import { onCleanup, tempDir, track, type Backend, type Capabilities, type OpenOptions, type StoreLike } from './harness.js'
+import { onCleanup, openedStores, tempDir, track, type Backend, type Capabilities, type OpenOptions, type StoreLike } from './harness.js'
 
 /** Where a store lives and what it was opened with, so `reopen`/`crash` can open it again. */
 interface Opened {
@@ -184,17 +184,12 @@ afterAll(stopSharedEtcdCluster)
  * client opening it while the first is still open (what a crash leaves is what etcd has).
  */
 export function etcdBackend(): Backend {
-  const opened = new WeakMap<StoreLike, { namespace: string; options: OpenOptions }>()
+  const { remember, known } = openedStores<{ namespace: string; options: OpenOptions }>('etcd')
   const openAt = async (namespace: string, options: OpenOptions): Promise<StoreLike> => {
     const cluster = await sharedEtcdCluster()
     const store: StoreLike = track(await EtcdStore.open<unknown>({ ...options, endpoints: cluster.endpoints, namespace }))
-    opened.set(store, { namespace, options })
+    remember(store, { namespace, options })
     return store
-  }
-  const known = (store: StoreLike): { namespace: string; options: OpenOptions } => {
-    const o = opened.get(store)
-    if (o === undefined) throw new Error('etcd: store was not opened by this backend')
-    return o
   }
   return {
     name: 'etcd (3 members)',

@@ -5,7 +5,7 @@
 import { cpSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { Store, type StoreOptions } from '../../src/index.js'
-import { tempDir, track, type Backend, type FeedLike, type OpenOptions, type StoreLike } from './harness.js'
+import { openedStores, tempDir, track, type Backend, type FeedLike, type OpenOptions, type StoreLike } from './harness.js'
 
 type Method = keyof StoreLike
 
@@ -123,7 +123,7 @@ function pair(writer: Store<unknown>, follower: Store<unknown>, options: OpenOpt
  * crash is what kill -9 of the writer leaves, opened by a new writer and follower.
  */
 export function followerBackend(): Backend {
-  const opened = new WeakMap<StoreLike, { dir: string; options: OpenOptions }>()
+  const { remember, known } = openedStores<{ dir: string; options: OpenOptions }>('follower')
   const openAt = async (dir: string, options: OpenOptions): Promise<StoreLike> => {
     const writer = await Store.open<unknown>({ ...options, dir, sync: 'never' })
     let follower: Store<unknown>
@@ -134,13 +134,8 @@ export function followerBackend(): Backend {
       throw err
     }
     const store = track(pair(writer, follower, options))
-    opened.set(store, { dir, options })
+    remember(store, { dir, options })
     return store
-  }
-  const known = (store: StoreLike): { dir: string; options: OpenOptions } => {
-    const o = opened.get(store)
-    if (o === undefined) throw new Error('follower: store was not opened by this backend')
-    return o
   }
   return {
     name: 'dir read through a follower',

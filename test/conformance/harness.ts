@@ -150,6 +150,19 @@ export function onCleanup(fn: () => unknown): void {
   cleanups.push(fn)
 }
 
+/** What a backend remembers of the stores it opened, for `reopen` and `crash`. */
+export function openedStores<T>(backend: string): { remember(store: StoreLike, how: T): void; known(store: StoreLike): T } {
+  const opened = new WeakMap<StoreLike, T>()
+  return {
+    remember: (store, how) => opened.set(store, how),
+    known: (store) => {
+      const how = opened.get(store)
+      if (how === undefined) throw new Error(`${backend}: store was not opened by this backend`)
+      return how
+    },
+  }
+}
+
 /** Close `store` after the current test; returns it. */
 export function track<S extends StoreLike>(store: S): S {
   onCleanup(() => store.close())
