@@ -54,12 +54,12 @@ export async function openHistory(r: HistoryRequest): Promise<AsyncIterator<Chan
       throw trimmed(r.fromSeq, first === undefined ? 'there is no WAL segment' : `the oldest segment starts after seq ${first.header.baseSeq}`)
     }
     const ks = r.newKeyspace()
-    let stateFrom: number | undefined
-    if (await needsState(r, tails)) stateFrom = await rebuildBase(r, ks)
+    const withState = await needsState(r, tails)
+    if (withState) await rebuildBase(r, ks)
     // Reopen after the look-ahead: the tails were read to find the ops.
     for (const t of tails) t.close()
     const fresh = openSegments(r)
-    return changes(r, fresh, stateFrom === undefined ? undefined : ks, stateFrom ?? r.fromSeq)
+    return changes(r, fresh, withState ? ks : undefined)
   } catch (err) {
     for (const t of tails) t.close()
     throw err
@@ -95,9 +95,9 @@ async function needsState(r: HistoryRequest, tails: readonly SegmentTail[]): Pro
 
 /**
  * Load into `ks` the state as of `fromSeq`: the newest snapshot at or before it, then the
- * records after the snapshot up to `fromSeq`. Returns `fromSeq`.
+ * records after the snapshot up to `fromSeq`.
  */
-async function rebuildBase(r: HistoryRequest, ks: Keyspace): Promise<number> {
+async function rebuildBase(r: HistoryRequest, ks: Keyspace): Promise<void> {
   const catalog = new SnapshotCatalog(r.fs, r.dir, { limits: r.limits })
   let base = 0
   for (const snap of catalog.list()) {
@@ -120,7 +120,6 @@ async function rebuildBase(r: HistoryRequest, ks: Keyspace): Promise<number> {
   } finally {
     for (const t of tails) t.close()
   }
-  return r.fromSeq
 }
 
 interface LoggedRecord {
@@ -159,10 +158,10 @@ async function* steps(r: HistoryRequest, tails: readonly SegmentTail[], after: n
   if (last < toSeq) throw new StoreError('KV_CORRUPT', `the WAL ends at seq ${last}, before seq ${toSeq}, which it held when the feed started`)
 }
 
-/** The changes of the records in `(from, r.toSeq]`, a step of records at a time. */
-async function* changes(r: HistoryRequest, tails: SegmentTail[], ks: Keyspace | undefined, from: number): AsyncGenerator<Change[]> {
+/** The changes of the records in `(r.fromSeq, r.toSeq]`, a step of records at a time. */
+async function* changes(r: HistoryRequest, tails: SegmentTail[], ks: Keyspace | undefined): AsyncGenerator<Change[]> {
   try {
-    for await (const step of steps(r, tails, from, r.toSeq)) {
+    for await (const step of steps(r, tails, r.fromSeq, r.toSeq)) {
       const batch: Change[] = []
       for (const { ops, seq } of step) {
         for (const op of ops) {

@@ -20,7 +20,7 @@ import { MemoryBudget } from './memory-budget.js'
 import type { RangeBounds } from './memtable.js'
 import { resolveMemoryOptions, resolveOptions, type MemoryOptions, type ProgressEvent, type ResolvedOptions, type SnapshotFormatName, type StoreOptions } from './options.js'
 import { createPersistence } from './persistence/create.js'
-import { FollowerPersistence } from './persistence/follower.js'
+import { FollowerPersistence, readOnlyError } from './persistence/follower.js'
 import { Maintenance } from './maintenance.js'
 import type { Persistence, SnapshotResult } from './persistence/persistence.js'
 import { scanBounds, scanLimit, type ScanOptions } from './scan-options.js'
@@ -39,11 +39,6 @@ const RESOLVED = resolved.void
 
 /** The history of a feed that starts at the store's seq. */
 const EMPTY_HISTORY: AsyncIterator<Change[]> = { next: () => Promise.resolve({ value: undefined, done: true }) }
-
-/** What a write on a follower rejects with. */
-function readOnlyError(): StoreError {
-  return new StoreError('KV_READ_ONLY', 'this store is a read-only follower: write through the store that opened the directory for writing')
-}
 
 /** Transactions and atomic operations take only an expiry. */
 const EXPIRY_OPTION_KEYS = ['ttl', 'expiresAt'] as const

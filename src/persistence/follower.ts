@@ -103,7 +103,6 @@ class ApplyFailure extends StoreError {}
  */
 export class FollowerPersistence implements Persistence {
   readonly mode = 'dir'
-  readonly readOnly = true
   readonly path: string
   readonly failure: Error | undefined = undefined
   readonly wantsCompaction = false
@@ -151,7 +150,7 @@ export class FollowerPersistence implements Persistence {
   }
 
   log(): Promise<void> {
-    throw readOnly()
+    throw readOnlyError()
   }
 
   flush(): Promise<void> {
@@ -159,11 +158,11 @@ export class FollowerPersistence implements Persistence {
   }
 
   save(_point: PointInTime): Promise<SnapshotResult> {
-    return Promise.reject(readOnly())
+    return Promise.reject(readOnlyError())
   }
 
   replaceAll(): Promise<void> {
-    return Promise.reject(readOnly())
+    return Promise.reject(readOnlyError())
   }
 
   /**
@@ -524,7 +523,8 @@ function isMissing(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'ENOENT' || cause?.code === 'ENOENT'
 }
 
-function readOnly(): StoreError {
+/** What a write on a follower rejects with. */
+export function readOnlyError(): StoreError {
   return new StoreError('KV_READ_ONLY', 'this store is a read-only follower: write through the store that opened the directory for writing')
 }
 

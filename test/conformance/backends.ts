@@ -1,6 +1,6 @@
 // The backends the conformance suite runs against. Adding one is one line in `backends`.
-import { copyFileSync, cpSync, existsSync } from 'node:fs'
-import { basename, join } from 'node:path'
+import { copyFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { Store, type StoreOptions } from '../../src/index.js'
 import { EtcdStore } from '../../src/etcd/index.js'
 import { sharedEtcdCluster, stopSharedEtcdCluster } from '../helpers/etcd-cluster.js'
@@ -8,7 +8,7 @@ import { MemFs } from '../helpers/mem-fs.js'
 import { afterAll } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { followerBackend } from './follower-backend.js'
-import { onCleanup, openedStores, tempDir, track, type Backend, type Capabilities, type OpenOptions, type StoreLike } from './harness.js'
+import { ALL_FEATURES, copyAsKilled, DIR_CAPABILITIES, onCleanup, openedStores, tempDir, track, type Backend, type Capabilities, type OpenOptions, type StoreLike } from './harness.js'
 
 /** Where a store lives and what it was opened with, so `reopen`/`crash` can open it again. */
 interface Opened {
@@ -58,7 +58,6 @@ function storeBackend(
   return backend
 }
 
-const ALL_FEATURES = { lists: true, hashes: true, transactions: true, atomic: true, watch: true, maxBatchOps: Infinity, loadKeepsVersions: true, readsInCallOrder: true } as const
 
 
 /** In memory only: `Store.open({ clock })`. */
@@ -91,22 +90,9 @@ export function memoryBackend(): Backend {
 export function realDirBackend(): Backend {
   return storeBackend(
     'dir (real fs)',
-    {
-      ...ALL_FEATURES,
-      persistent: true,
-      survivesCrashWithoutSnapshot: true,
-      fakeClock: true,
-      versionsAreSeqs: true,
-      snapshotFiles: true,
-      ownSnapshot: true,
-      compaction: true,
-    },
+    DIR_CAPABILITIES,
     () => ({ dir: join(tempDir(), 'db'), sync: 'never' }),
-    (location) => {
-      const copy = join(tempDir(), 'crashed')
-      cpSync(location.dir as string, copy, { recursive: true, filter: (src) => basename(src) !== 'LOCK' })
-      return { dir: copy }
-    },
+    (location) => ({ dir: copyAsKilled(location.dir as string) }),
     (file) => join(tempDir(), file),
   )
 }
@@ -130,16 +116,7 @@ export function memFsDirBackend(): Backend {
   }
   return storeBackend(
     'dir (MemFs)',
-    {
-      ...ALL_FEATURES,
-      persistent: true,
-      survivesCrashWithoutSnapshot: true,
-      fakeClock: true,
-      versionsAreSeqs: true,
-      snapshotFiles: true,
-      ownSnapshot: true,
-      compaction: true,
-    },
+    DIR_CAPABILITIES,
     () => ({ dir: `/db${++n}`, fs: current() }),
     (location) => ({ dir: location.dir as string, fs: (location.fs as MemFs).crash('forget-dir-ops') }),
     (file) => {

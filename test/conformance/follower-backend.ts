@@ -2,10 +2,9 @@
 // directory, behind one StoreLike. Writes go to the writer; reads, scans and watch feeds
 // go to the follower once it has applied every write issued so far. So every test of the
 // suite checks that a follower shows exactly what the writer acknowledged.
-import { cpSync } from 'node:fs'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
 import { Store, type StoreOptions } from '../../src/index.js'
-import { openedStores, tempDir, track, type Backend, type FeedLike, type OpenOptions, type StoreLike } from './harness.js'
+import { copyAsKilled, DIR_CAPABILITIES, openedStores, tempDir, track, type Backend, type FeedLike, type OpenOptions, type StoreLike } from './harness.js'
 
 type Method = keyof StoreLike
 
@@ -139,24 +138,8 @@ export function followerBackend(): Backend {
   }
   return {
     name: 'dir read through a follower',
-    capabilities: {
-      persistent: true,
-      survivesCrashWithoutSnapshot: true,
-      fakeClock: true,
-      versionsAreSeqs: true,
-      snapshotFiles: true,
-      ownSnapshot: true,
-      compaction: true,
-      lists: true,
-      hashes: true,
-      transactions: true,
-      atomic: true,
-      watch: true,
-      maxBatchOps: Infinity,
-      loadKeepsVersions: true,
-      // Reads wait until the follower has every write issued before them, and may see later ones.
-      readsInCallOrder: false,
-    },
+    // Reads wait until the follower has every write issued before them, and may see later ones.
+    capabilities: { ...DIR_CAPABILITIES, readsInCallOrder: false },
     open: (options = {}) => openAt(join(tempDir(), 'db'), options),
     reopen: async (store, options) => {
       const o = known(store)
@@ -165,9 +148,7 @@ export function followerBackend(): Backend {
     },
     crash: async (store) => {
       const o = known(store)
-      const copy = join(tempDir(), 'crashed')
-      cpSync(o.dir, copy, { recursive: true, filter: (src) => basename(src) !== 'LOCK' })
-      return openAt(copy, o.options)
+      return openAt(copyAsKilled(o.dir), o.options)
     },
     scratchPath: (file) => join(tempDir(), file),
   }

@@ -1,9 +1,9 @@
 // The conformance harness: what a backend is, what it declares it can do, and the small
 // helpers every *.conformance.test.ts shares. Tests reach the store only through the
 // public API (src/index.js), so any implementation of the same interface can run them.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
 import {
   StoreError,
@@ -148,6 +148,28 @@ const cleanups: (() => unknown)[] = []
 /** Run `fn` after the current test, after everything registered later (LIFO). */
 export function onCleanup(fn: () => unknown): void {
   cleanups.push(fn)
+}
+
+/** The capabilities every `Store` backend has (each adds the ones its mode decides). */
+export const ALL_FEATURES = { lists: true, hashes: true, transactions: true, atomic: true, watch: true, maxBatchOps: Infinity, loadKeepsVersions: true, readsInCallOrder: true } as const
+
+/** The capabilities of a directory store (WAL + snapshots). */
+export const DIR_CAPABILITIES: Capabilities = {
+  ...ALL_FEATURES,
+  persistent: true,
+  survivesCrashWithoutSnapshot: true,
+  fakeClock: true,
+  versionsAreSeqs: true,
+  snapshotFiles: true,
+  ownSnapshot: true,
+  compaction: true,
+}
+
+/** What kill -9 of the store in `dir` leaves: its files as the OS has them now, minus the live `LOCK`; returns the copy's path. */
+export function copyAsKilled(dir: string): string {
+  const copy = join(tempDir(), 'crashed')
+  cpSync(dir, copy, { recursive: true, filter: (src) => basename(src) !== 'LOCK' })
+  return copy
 }
 
 /** What a backend remembers of the stores it opened, for `reopen` and `crash`. */
