@@ -11,6 +11,7 @@ const RESOLVED: Promise<unknown> = Promise.resolve()
 export class Gate {
   readonly #lock = new RwLock()
   #maintenance: Promise<unknown> = RESOLVED
+  #reruns: Promise<unknown> = RESOLVED
 
   /** Run a read: at once when no exclusive operation runs or waits, else queued. */
   read<T>(fn: () => T): Promise<T> {
@@ -66,6 +67,18 @@ export class Gate {
   serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#maintenance.then(fn, fn)
     this.#maintenance = run.catch(() => undefined)
+    return run
+  }
+
+  /**
+   * Run transaction reruns one at a time, in arrival order. A rerun follows a conflict,
+   * that is contention: queued here, reruns stop conflicting with each other, and plain
+   * writes are not held up (nor are first runs), so a callback may still write through
+   * the store. `fn` must not wait for another rerun.
+   */
+  rerun<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#reruns.then(fn, fn)
+    this.#reruns = run.catch(() => undefined)
     return run
   }
 

@@ -147,6 +147,7 @@ export class Store<V = unknown> implements KeyValueStore<V> {
         return { seq: this.#funnel.seq, done }
       },
       runExclusive: (fn) => this.#gate.exclusiveStep(fn),
+      rerun: (fn) => this.#gate.rerun(fn),
       begin: async () => {
         const wait = this.#gate.readable()
         if (wait !== undefined) await wait
@@ -676,6 +677,12 @@ export class Store<V = unknown> implements KeyValueStore<V> {
    * applies all writes as one WAL record and one version. On conflict `fn` runs again,
    * up to `retries` times (default 10). A throw inside `fn` discards the writes and
    * rethrows. Other writers are never blocked while `fn` runs.
+   *
+   * Reruns after a conflict queue behind each other (one at a time, in order), so
+   * transactions that contend with each other mostly cost two runs each, not dozens. A
+   * rerun can still conflict with a plain write, or a first run, that commits while it
+   * runs; it then queues again. Do not await a transaction inside another's `fn`: if the
+   * inner one conflicts while the outer is a rerun, it waits for the outer to finish.
    *
    * `options.signal` is checked at the start of each attempt and before commit.
    *
