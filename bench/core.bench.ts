@@ -60,6 +60,23 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
   rows.add(await measure(ctx, G, 'has', 'Map', BATCH, () => {
     for (let i = 0; i < BATCH; i++) if (map.has(next())) sink++
   }))
+  // Synchronous reads (getSync, hasSync): the same lookups without a promise per call.
+  rows.add(await measure(ctx, G, 'getSync', KV, BATCH, () => {
+    for (let i = 0; i < BATCH; i++) sink += (store.getSync(next()) as string).length
+  }, { id: 'core.get-sync.kvstore' }))
+  rows.add(await measure(ctx, G, 'getSync', 'Map', BATCH, () => {
+    for (let i = 0; i < BATCH; i++) sink += (map.get(next()) as string).length
+  }, { id: 'core.get-sync.map' }))
+  rows.add(await measure(ctx, G, 'hasSync', KV, BATCH, () => {
+    for (let i = 0; i < BATCH; i++) if (store.hasSync(next())) sink++
+  }))
+  rows.add(await measure(ctx, G, 'hasSync', 'Map', BATCH, () => {
+    for (let i = 0; i < BATCH; i++) if (map.has(next())) sink++
+  }))
+  // The floor of any promise API: Map.get with one await per call.
+  rows.add(await measure(ctx, G, 'get', 'Map, awaited', BATCH, async () => {
+    for (let i = 0; i < BATCH; i++) sink += ((await map.get(next())) as string).length
+  }, { note: 'what one await per call costs on its own' }))
   rows.add(await measure(ctx, G, 'set (overwrite)', KV, BATCH, async () => {
     for (let i = 0; i < BATCH; i++) await store.set(next(), VALUE)
   }, { id: 'core.set-overwrite.kvstore' }))

@@ -221,6 +221,51 @@ export class Store<V = unknown> implements KeyValueStore<V> {
   }
 
   /**
+   * The value stored under `key`, read synchronously: `undefined` when the key is missing
+   * or expired. The same answer `get` gives, without a promise.
+   *
+   * Reads the state as of the call. Every write applies synchronously, so that state is
+   * always whole: a write that has resolved is seen; a write still waiting behind an
+   * exclusive operation (`update`, `load`, `close`) is not yet; during `load()` it sees the
+   * old contents or the new, never a mix. It does not wait for an exclusive operation
+   * that runs or waits, which `get` does. Works on followers.
+   *
+   * @throws {@link StoreError} `KV_WRONG_TYPE` when the key holds a list or hash;
+   *   `KV_INVALID_KEY`; `KV_CLOSED` (thrown, not rejected).
+   */
+  getSync(key: string): V | undefined {
+    this.#checkOpen()
+    // Only valid keys are ever stored: a hit needs no check, a miss checks before answering.
+    const v = this.#values.get(key)
+    if (v === undefined) this.#limits.key(key)
+    return v
+  }
+
+  /**
+   * Whether `key` exists (and has not expired), read synchronously; any type counts.
+   * Reads the state as of the call, as {@link Store.getSync} does.
+   * @throws {@link StoreError} `KV_INVALID_KEY`; `KV_CLOSED` (thrown, not rejected).
+   */
+  hasSync(key: string): boolean {
+    this.#checkOpen()
+    if (this.#values.has(key)) return true
+    this.#limits.key(key)
+    return false
+  }
+
+  /**
+   * Value, version and expiry of `key`, read synchronously, or `undefined` when missing
+   * or expired. Reads the state as of the call, as {@link Store.getSync} does.
+   * @throws {@link StoreError} `KV_WRONG_TYPE` for lists and hashes; `KV_INVALID_KEY`;
+   *   `KV_CLOSED` (thrown, not rejected).
+   */
+  getEntrySync(key: string): Entry<V> | undefined {
+    this.#checkOpen()
+    this.#limits.key(key)
+    return this.#values.entry(key)
+  }
+
+  /**
    * Values of `keys`, in the same order (`undefined` for a missing or expired key), all
    * read at one point in time: no write lands between two of them.
    *

@@ -27,6 +27,11 @@ function versus(peers: Row[], engine: string, re: RegExp, against: string[]): { 
   return { compared, losses }
 }
 
+/** a / b, or undefined when either was not measured. */
+function ratioOf(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : a / b
+}
+
 /** Evaluate every target on `rows`. */
 export function checkTargets(rows: Row[]): TargetResult[] {
   const byId = new Map(rows.filter((r) => r.id !== undefined).map((r) => [r.id as string, r]))
@@ -47,6 +52,9 @@ export function checkTargets(rows: Row[]): TargetResult[] {
   const mapGet = rate('core.get.map')
   const getRatio = kvGet !== undefined && mapGet !== undefined ? mapGet / kvGet : undefined
   out.push({ target: 'get within 3x of Map', actual: getRatio === undefined ? 'not measured' : `Map is ${getRatio.toFixed(2)}x faster`, met: getRatio === undefined ? undefined : getRatio <= 3 })
+
+  const syncRatio = ratioOf(rate('core.get-sync.map'), rate('core.get-sync.kvstore'))
+  out.push({ target: 'getSync within 1.3x of Map.get', actual: syncRatio === undefined ? 'not measured' : `Map is ${syncRatio.toFixed(2)}x faster`, met: syncRatio === undefined ? undefined : syncRatio <= 1.3 })
 
   for (const id of ['mem.kvstore', 'mem.kvstore-ttl']) {
     const r = byId.get(id)?.data?.ratioToRaw
