@@ -211,9 +211,14 @@ export class Store<V = unknown> implements KeyValueStore<V> {
   get(key: string): Promise<V | undefined> {
     try {
       this.#checkOpen()
+      // The hot path: no closure, no queue, when nothing exclusive runs or waits. Only
+      // valid keys are ever stored, so a hit needs no key check; a miss checks first.
+      if (this.#gate.readableNow) {
+        const v = this.#values.get(key)
+        if (v === undefined) this.#limits.key(key)
+        return Promise.resolve(v)
+      }
       this.#limits.key(key)
-      // The hot path: no closure, no queue, when nothing exclusive runs or waits.
-      if (this.#gate.readableNow) return Promise.resolve(this.#values.get(key))
     } catch (err) {
       return Promise.reject(err)
     }
