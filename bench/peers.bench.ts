@@ -1,5 +1,7 @@
-// The same workloads on kvstore (in a directory with sync 'never', in a directory with
-// sync 'always' for durable writes, and in memory), lmdb, classic-level and NeDB.
+// The same workloads on kvstore, lmdb, classic-level and NeDB, each row at one durability:
+// writes that reach the OS only (kvstore sync 'never', lmdb noSync, classic-level's default,
+// NeDB) or writes fsynced before they resolve (kvstore sync 'always', lmdb's default,
+// classic-level { sync: true }). kvstore in memory is the ceiling.
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
@@ -33,6 +35,10 @@ const BATCH = 1000
 const KV_NEVER = "kvstore (dir, 'never')"
 const KV_ALWAYS = "kvstore (dir, 'always')"
 const KV_MEMORY = 'kvstore (memory)'
+const LMDB_NOSYNC = 'lmdb (noSync)'
+const LMDB_DURABLE = 'lmdb'
+const LEVEL = 'classic-level'
+const LEVEL_SYNC = 'classic-level (sync)'
 
 /** One engine's way of doing each workload; a missing method = workload not run. */
 interface Engine {
@@ -75,6 +81,13 @@ function kvstoreOps(get: () => Store<string>): Omit<Engine, 'name' | 'close'> {
   }
 }
 
+/** The named members of `o` that are set (reads do not depend on the sync policy). */
+function pick<T extends object, K extends keyof T>(o: T, ...names: K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>
+  for (const k of names) if (o[k] !== undefined) out[k] = o[k]
+  return out
+}
+
 async function fillKvstore(s: Store<string>, keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 10_000) await s.batch(keys.slice(i, i + 10_000).map((key) => ({ type: 'set' as const, key, value: VALUE })))
   await s.keys('none:*')
@@ -96,13 +109,24 @@ async function kvstoreDir(dir: string, keys: string[]): Promise<Engine> {
   }
 }
 
-/** The directory of {@link kvstoreDir}, opened again with sync: 'always', for durable writes only. */
+/**
+ * The directory of {@link kvstoreDir}, opened again with sync: 'always': the write workloads,
+ * each write resolving once fdatasynced (reads do not depend on the sync policy).
+ */
 async function kvstoreAlways(dir: string): Promise<Engine> {
   const s = await Store.open<string>({ dir, sync: 'always', expirySweepIntervalMs: 0 })
   // The 'never' workloads left a big WAL; compact now so the automatic compaction it would
   // trigger does not run during the timed writes (each engine starts from a steady state).
   await s.compact()
-  return { name: KV_ALWAYS, durable: (k) => s.set(k, VALUE), durableNote: 'group commit: one fdatasync per batch of waiting writes', close: () => s.close() }
+  const ops = kvstoreOps(() => s)
+  return {
+    name: KV_ALWAYS,
+    note: 'each write fdatasynced before it resolves',
+    ...pick(ops, 'setMany', 'delMany', 'batch', 'settle'),
+    durable: (k) => s.set(k, VALUE),
+    durableNote: 'group commit: one fdatasync per batch of waiting writes',
+    close: () => s.close(),
+  }
 }
 
 async function kvstoreMemory(keys: string[]): Promise<Engine> {
@@ -111,15 +135,18 @@ async function kvstoreMemory(keys: string[]): Promise<Engine> {
   return { name: KV_MEMORY, ...kvstoreOps(() => s), close: () => s.close() }
 }
 
+const lmdbBase = { compression: false, encoding: 'string' as const }
+
+/** What lmdb's write calls return: the commit promise, with `.flushed` under separateFlushed. */
+type LmdbCommit = Promise<unknown> & { flushed?: Promise<unknown> }
+
+/** lmdb with `noSync: true`: commits are never fsynced, like kvstore 'never'. */
 async function lmdbEngine(dir: string, keys: string[]): Promise<Engine> {
-  // Default options (overlappingSync on): a write resolves once committed and visible;
-  // with separateFlushed, its `.flushed` resolves once that commit is fsynced.
-  const opts = { path: dir, compression: false, encoding: 'string' as const, separateFlushed: true }
+  const opts = { path: dir, ...lmdbBase, noSync: true }
   let db = openLmdb<string, string>(opts)
   for (let i = 0; i < keys.length; i += 10_000) await db.batch(() => { for (const k of keys.slice(i, i + 10_000)) void db.put(k, VALUE) })
-  await db.flushed
   return {
-    name: 'lmdb',
+    name: LMDB_NOSYNC,
     get: (k) => db.get(k),
     setMany: (ks) => Promise.all(ks.map((k) => db.put(k, VALUE))),
     delMany: (ks) => Promise.all(ks.map((k) => db.remove(k))),
@@ -135,13 +162,30 @@ async function lmdbEngine(dir: string, keys: string[]): Promise<Engine> {
       return c
     },
     batch: (ks) => db.batch(() => { for (const k of ks) void db.put(k, VALUE) }),
-    durable: (k) => (db.put(k, VALUE) as Promise<boolean> & { flushed: Promise<unknown> }).flushed,
-    durableNote: "put(), awaited until its commit is flushed (.flushed)",
     reopen: async () => {
       await db.close()
       db = openLmdb<string, string>(opts)
       db.get(keys[0] as string)
     },
+    close: () => db.close(),
+  }
+}
+
+/**
+ * The directory of {@link lmdbEngine}, opened again with lmdb's defaults (overlappingSync):
+ * every write awaited until its commit is fsynced (`.flushed`), like kvstore 'always'.
+ */
+async function lmdbDurable(dir: string): Promise<Engine> {
+  const db = openLmdb<string, string>({ path: dir, ...lmdbBase, separateFlushed: true })
+  const flushed = (p: unknown): Promise<unknown> => (p as LmdbCommit).flushed ?? (p as Promise<unknown>)
+  return {
+    name: LMDB_DURABLE,
+    note: 'each write awaited until fsynced (.flushed)',
+    setMany: (ks) => Promise.all(ks.map((k) => flushed(db.put(k, VALUE)))),
+    delMany: (ks) => Promise.all(ks.map((k) => flushed(db.remove(k)))),
+    batch: (ks) => flushed(db.batch(() => { for (const k of ks) void db.put(k, VALUE) })),
+    durable: (k) => flushed(db.put(k, VALUE)),
+    durableNote: 'put(), awaited until its commit is flushed (.flushed)',
     close: () => db.close(),
   }
 }
@@ -153,7 +197,8 @@ async function levelEngine(dir: string, keys: string[]): Promise<Engine> {
   // Steady state: the bulk load's level-0 files compacted before anything is timed.
   await db.compactRange('', '\uffff')
   return {
-    name: 'classic-level',
+    name: LEVEL,
+    note: 'default: no sync',
     get: (k) => db.get(k),
     setMany: (ks) => Promise.all(ks.map((k) => db.put(k, VALUE))),
     delMany: (ks) => Promise.all(ks.map((k) => db.del(k))),
@@ -161,13 +206,28 @@ async function levelEngine(dir: string, keys: string[]): Promise<Engine> {
     prefixNote: 'keys iterator with gte/lt',
     scan: async (start, limit) => (await db.iterator({ gte: start, limit }).all()).length,
     batch: (ks) => db.batch(ks.map((key) => ({ type: 'put' as const, key, value: VALUE }))),
-    durable: (k) => db.put(k, VALUE, { sync: true }),
-    durableNote: 'put(k, v, { sync: true })',
     reopen: async () => {
       await db.close()
       db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' })
       await db.open()
     },
+    close: () => db.close(),
+  }
+}
+
+/** The directory of {@link levelEngine}, opened again; every write with `{ sync: true }`, like kvstore 'always'. */
+async function levelSync(dir: string): Promise<Engine> {
+  const db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' })
+  await db.open()
+  const sync = { sync: true }
+  return {
+    name: LEVEL_SYNC,
+    note: 'each write with { sync: true }',
+    setMany: (ks) => Promise.all(ks.map((k) => db.put(k, VALUE, sync))),
+    delMany: (ks) => Promise.all(ks.map((k) => db.del(k, sync))),
+    batch: (ks) => db.batch(ks.map((key) => ({ type: 'put' as const, key, value: VALUE })), sync),
+    durable: (k) => db.put(k, VALUE, sync),
+    durableNote: 'put(k, v, { sync: true })',
     close: () => db.close(),
   }
 }
@@ -262,19 +322,34 @@ async function workloads(ctx: BenchContext, e: Engine, keys: string[], fresh: st
   }
 }
 
+/** One engine to build: `after` names the engine whose directory it opens again (built for it too). */
+interface Builder {
+  name: string
+  build: () => Promise<Engine>
+  keys: string[]
+  after?: string
+  /** Writes fsynced before they resolve: their "new keys" must be new to the directory too. */
+  durable?: boolean
+}
+
 export async function run(ctx: BenchContext): Promise<Row[]> {
   const rows = new Rows()
   const keys = makeKeys(ctx.n, 1)
   const fresh = makeKeys(ctx.n, 52, 'n')
+  let freshDurable: string[] | undefined
   const nedbKeys = keys.slice(0, ctx.quick ? 5_000 : 50_000)
   const kvDir = join(ctx.tmp, 'kvstore')
-  const builders: [string, () => Promise<Engine>, string[]][] = [
-    [KV_NEVER, () => kvstoreDir(kvDir, keys), keys],
-    [KV_ALWAYS, () => kvstoreAlways(kvDir), keys],
-    [KV_MEMORY, () => kvstoreMemory(keys), keys],
-    ['lmdb', () => lmdbEngine(join(ctx.tmp, 'lmdb'), keys), keys],
-    ['classic-level', () => levelEngine(join(ctx.tmp, 'level'), keys), keys],
-    ['nedb', () => nedbEngine(join(ctx.tmp, 'nedb.db'), nedbKeys), nedbKeys],
+  const lmdbDir = join(ctx.tmp, 'lmdb')
+  const levelDir = join(ctx.tmp, 'level')
+  const builders: Builder[] = [
+    { name: KV_NEVER, build: () => kvstoreDir(kvDir, keys), keys },
+    { name: KV_ALWAYS, build: () => kvstoreAlways(kvDir), keys, after: KV_NEVER, durable: true },
+    { name: KV_MEMORY, build: () => kvstoreMemory(keys), keys },
+    { name: LMDB_NOSYNC, build: () => lmdbEngine(lmdbDir, keys), keys },
+    { name: LMDB_DURABLE, build: () => lmdbDurable(lmdbDir), keys, after: LMDB_NOSYNC, durable: true },
+    { name: LEVEL, build: () => levelEngine(levelDir, keys), keys },
+    { name: LEVEL_SYNC, build: () => levelSync(levelDir), keys, after: LEVEL, durable: true },
+    { name: 'nedb', build: () => nedbEngine(join(ctx.tmp, 'nedb.db'), nedbKeys), keys: nedbKeys },
   ]
   const names = (ks: string[]): string[] => [
     `open a ${ks.length.toLocaleString('en')}-entry store`,
@@ -287,15 +362,17 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     'batch of 1,000 writes',
     ...[1, 16, 1000].map(writersLabel),
   ]
-  const wanted = (name: string, ks: string[]): boolean => names(ks).some((w) => ctx.wants(G, w, name))
-  for (const [name, build, ks] of builders) {
-    // The 'always' engine reopens the 'never' engine's directory, so that one is built for it too.
-    if (!wanted(name, ks) && !(name === KV_NEVER && wanted(KV_ALWAYS, ks))) continue
+  const wanted = (b: Builder): boolean => names(b.keys).some((w) => ctx.wants(G, w, b.name))
+  for (const b of builders) {
+    // An engine that opens another's directory again needs that one built (and run) first.
+    if (!wanted(b) && !builders.some((o) => o.after === b.name && wanted(o))) continue
     const t = performance.now()
-    const e = await build()
-    ctx.log(`  ${G} | built ${name} with ${ks.length.toLocaleString('en')} keys in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    const e = await b.build()
+    ctx.log(`  ${G} | built ${b.name} with ${b.keys.length.toLocaleString('en')} keys in ${((performance.now() - t) / 1000).toFixed(1)} s`)
     try {
-      await workloads(ctx, e, ks, fresh, rows)
+      // The non-durable engine of the same directory inserted `fresh` already.
+      const newKeys = b.durable === true ? (freshDurable ??= makeKeys(ctx.n, 54, 'm')) : fresh
+      await workloads(ctx, e, b.keys, newKeys, rows)
     } finally {
       await e.close()
     }

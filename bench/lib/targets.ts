@@ -11,7 +11,7 @@ export interface TargetResult {
 
 const KV_DIR = "kvstore (dir, 'never')"
 const KV_ALWAYS = "kvstore (dir, 'always')"
-const PEERS = ['lmdb', 'classic-level', 'nedb']
+const PEERS = ['lmdb (noSync)', 'classic-level', 'nedb']
 const NON_DURABLE = /^(get|set|delete|keys|scan|batch)/
 
 /** Every peer row of `engine` on a workload matching `re`, against the peers in `against`. */
@@ -107,7 +107,7 @@ export function checkTargets(rows: Row[]): TargetResult[] {
     actual: nd.compared === 0 ? 'not measured' : nd.losses.length === 0 ? `ahead in all ${nd.compared} comparisons` : `behind in ${nd.losses.length} of ${nd.compared}: ${nd.losses.join('; ')}`,
     met: nd.compared === 0 ? undefined : nd.losses.length === 0,
   })
-  const d = versus(peers, KV_ALWAYS, /^durable write, (16|1,000) /, ['lmdb', 'classic-level'])
+  const d = versus(peers, KV_ALWAYS, /^durable write, (16|1,000) /, ['lmdb', 'classic-level (sync)'])
   out.push({
     target: 'ahead of lmdb and classic-level on durable writes with 16 and 1,000 writers',
     actual: d.compared === 0 ? 'not measured' : d.losses.length === 0 ? `ahead in all ${d.compared} comparisons` : `behind in ${d.losses.length} of ${d.compared}: ${d.losses.join('; ')}`,
