@@ -7,11 +7,27 @@ import { RwLock } from './rwlock.js'
 
 const RESOLVED: Promise<unknown> = Promise.resolve()
 
+/** Runs async functions one after another, in call order; one that fails does not stop the next. */
+class Queue {
+  #tail: Promise<unknown> = RESOLVED
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn, fn)
+    this.#tail = run.catch(() => undefined)
+    return run
+  }
+
+  /** Settles when everything queued so far has (never rejects). */
+  get settled(): Promise<unknown> {
+    return this.#tail
+  }
+}
+
 /** The store's lock gates. */
 export class Gate {
   readonly #lock = new RwLock()
-  #maintenance: Promise<unknown> = RESOLVED
-  #reruns: Promise<unknown> = RESOLVED
+  readonly #maintenance = new Queue()
+  readonly #reruns = new Queue()
 
   /** Run a read: at once when no exclusive operation runs or waits, else queued. */
   read<T>(fn: () => T): Promise<T> {
@@ -65,9 +81,7 @@ export class Gate {
 
   /** Serialise snapshot, compaction and load so two never run at once. */
   serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#maintenance.then(fn, fn)
-    this.#maintenance = run.catch(() => undefined)
-    return run
+    return this.#maintenance.run(fn)
   }
 
   /**
@@ -77,13 +91,11 @@ export class Gate {
    * the store. `fn` must not wait for another rerun.
    */
   rerun<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#reruns.then(fn, fn)
-    this.#reruns = run.catch(() => undefined)
-    return run
+    return this.#reruns.run(fn)
   }
 
   /** Settles when the maintenance queued so far has (never rejects). */
   maintenanceDone(): Promise<unknown> {
-    return this.#maintenance
+    return this.#maintenance.settled
   }
 }

@@ -53,27 +53,25 @@ const committers = new WeakMap<object, () => Promise<void> | undefined>()
  * @throws {@link StoreError} `KV_CONFLICT` after the retries; whatever `fn` throws.
  */
 export async function runTransaction<V, R>(host: TransactionHost, fn: (tx: Transaction<V>) => R | Promise<R>, retries: number): Promise<R> {
-  const first = await attempt(host, fn)
-  if (first !== CONFLICT) return first
-  for (let n = 1; n <= retries; n++) {
-    const outcome = await host.rerun(() => attempt(host, fn))
-    if (outcome !== CONFLICT) return outcome
-  }
-  throw new StoreError('KV_CONFLICT', `transaction conflicted ${retries + 1} times`)
+  let committed = await attempt(host, fn)
+  // Only the run and its commit are queued, not the wait for durability: reruns that
+  // follow each other still share one group commit.
+  for (let n = 1; committed === CONFLICT && n <= retries; n++) committed = await host.rerun(() => attempt(host, fn))
+  if (committed === CONFLICT) throw new StoreError('KV_CONFLICT', `transaction conflicted ${retries + 1} times`)
+  await committed.done
+  return committed.result
 }
 
 const CONFLICT: unique symbol = Symbol('conflict')
 
-/** One run of `fn` and its commit: the result once durable, or CONFLICT. */
-async function attempt<V, R>(host: TransactionHost, fn: (tx: Transaction<V>) => R | Promise<R>): Promise<R | typeof CONFLICT> {
+/** One run of `fn` and its commit: the result and the commit's durability promise, or CONFLICT. */
+async function attempt<V, R>(host: TransactionHost, fn: (tx: Transaction<V>) => R | Promise<R>): Promise<{ result: R; done: Promise<void> } | typeof CONFLICT> {
   const { view, seq } = await host.begin()
   const tx = new OptimisticTransaction<V>(host, view, seq)
   const result = await fn(tx)
   // Wrapped so the durability promise is not flattened into "no conflict".
   const outcome = await host.runExclusive(() => ({ done: commitTransaction(tx) }))
-  if (outcome.done === undefined) return CONFLICT
-  await outcome.done
-  return result
+  return outcome.done === undefined ? CONFLICT : { result, done: outcome.done }
 }
 
 /**
