@@ -174,7 +174,7 @@ async function* changes(r: HistoryRequest, tails: SegmentTail[], ks: Keyspace | 
           const result = ks.apply(op, seq)
           // As for a live write: a delete that found nothing changed nothing.
           if (!wanted || (op.t === 'del' && result === false)) continue
-          batch.push(changeOf(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.indexOf(op.key) >= 0))
+          batch.push(changeOf(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.has(op.key)))
         }
       }
       if (batch.length > 0) yield batch

@@ -111,7 +111,7 @@ export class CommitFunnel {
       this.#lastResult = result
       // A delete that found nothing changed nothing: watchers hear of it only when it did.
       if (hub.size > 0 && !(op.t === 'del' && result === false)) {
-        hub.publishOp(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.indexOf(op.key) >= 0)
+        hub.publishOp(op, seq, op.t !== 'set' && op.t !== 'del' && op.t !== 'clear' && ks.table.has(op.key))
       }
     }
   }

@@ -45,21 +45,7 @@ export class ExpiryHeap {
     const lastT = times.pop() as number
     const lastK = keys.pop() as string
     const n = times.length
-    if (n > 0) {
-      let i = 0
-      for (;;) {
-        let c = 2 * i + 1
-        if (c >= n) break
-        // Stryker disable next-line ConditionalExpression: equivalent for `c + 1 < n` -> true: times[n] was popped, undefined < x is false
-        if (c + 1 < n && (times[c + 1] as number) < (times[c] as number)) c++
-        if ((times[c] as number) >= lastT) break
-        times[i] = times[c] as number
-        keys[i] = keys[c] as string
-        i = c
-      }
-      times[i] = lastT
-      keys[i] = lastK
-    }
+    if (n > 0) siftDown(times, keys, 0, lastT, lastK, n)
     return top
   }
 
@@ -77,4 +63,34 @@ export class ExpiryHeap {
     this.#times = []
     this.#keys = []
   }
+
+  /** Replace the contents with `entries` ([key, expiresAt]) in O(n) (bottom-up heapify). */
+  rebuild(entries: Iterable<readonly [string, number]>): void {
+    const times: number[] = []
+    const keys: string[] = []
+    for (const [key, time] of entries) {
+      times.push(time)
+      keys.push(key)
+    }
+    const n = times.length
+    for (let i = (n >> 1) - 1; i >= 0; i--) siftDown(times, keys, i, times[i] as number, keys[i] as string, n)
+    this.#times = times
+    this.#keys = keys
+  }
+}
+
+/** Place (t, k) at slot `i` or below it, moving smaller children up: the heap's sift-down over `n` slots. */
+function siftDown(times: number[], keys: string[], i: number, t: number, k: string, n: number): void {
+  for (;;) {
+    let c = 2 * i + 1
+    if (c >= n) break
+    // Stryker disable next-line ConditionalExpression: equivalent for `c + 1 < n` -> true: times[n] is past the end (popped or never there), undefined < x is false
+    if (c + 1 < n && (times[c + 1] as number) < (times[c] as number)) c++
+    if ((times[c] as number) >= t) break
+    times[i] = times[c] as number
+    keys[i] = keys[c] as string
+    i = c
+  }
+  times[i] = t
+  keys[i] = k
 }

@@ -15,6 +15,9 @@ import { prefixBounds } from './key.js'
 import { Memtable } from './memtable.js'
 import { copyBytes } from './value-check.js'
 
+/** Stale expiry-heap entries tolerated beyond the live ones before a rebuild. */
+const HEAP_SLACK = 1024
+
 /** A list or hash. */
 export type Collection = KvList | KvHash
 
@@ -73,6 +76,11 @@ export class Keyspace {
   /** The live table. Views taken from it are point-in-time copies. */
   get table(): Memtable {
     return this.#mt
+  }
+
+  /** Entries in the expiry heap, stale ones included. @internal */
+  get expiryHeapSize(): number {
+    return this.#expiry.size
   }
 
   /** Bumped by {@link Keyspace.install}. */
@@ -251,21 +259,18 @@ export class Keyspace {
   /** Put the expiry-heap entries of `keys` back (victims of an eviction that did not happen). */
   reindexExpiry(keys: readonly string[]): void {
     for (const key of keys) {
-      const pos = this.#mt.indexOf(key)
-      const exp = pos < 0 ? 0 : this.#mt.expiresAtAt(pos)
+      const exp = this.#mt.expiresAtOf(key)
       if (exp !== 0) this.#expiry.push(exp, key)
     }
   }
 
   /** Whether `key` carries an expiry (expired or not). */
   hasExpiry(key: string): boolean {
-    const pos = this.#mt.indexOf(key)
-    return pos >= 0 && this.#mt.expiresAtAt(pos) !== 0
+    return this.#mt.expiresAtOf(key) !== 0
   }
 
   #expiresExactlyAt(key: string, time: number): boolean {
-    const pos = this.#mt.indexOf(key)
-    return pos >= 0 && this.#mt.expiresAtAt(pos) === time
+    return this.#mt.expiresAtOf(key) === time
   }
 
   /** Bytes of the present entry `key` holding `v`. */
@@ -306,17 +311,24 @@ export class Keyspace {
     this.purgeExpired(Infinity, onExpire)
   }
 
-  /** Position of `key` when present and not expired, else -1. */
+  /**
+   * Position of `key` when present and not expired, else -1. Costs a flush of pending
+   * writes and a binary search: callers that need no version use {@link Keyspace.isLive}.
+   */
   live(key: string): number {
-    const mt = this.#mt
-    const pos = mt.indexOf(key)
-    if (pos >= 0 && mt.expiringCount > 0 && this.expiredAt(pos)) return -1
-    return pos
+    if (!this.isLive(key)) return -1
+    return this.#mt.indexOf(key)
   }
 
-  /** Whether the entry at `pos` has an expiry that has passed. */
-  expiredAt(pos: number): boolean {
-    const exp = this.#mt.expiresAtAt(pos)
+  /** Whether `key` is present and not expired. O(1) expected. */
+  isLive(key: string): boolean {
+    const mt = this.#mt
+    return mt.has(key) && (mt.expiringCount === 0 || !this.isExpired(key))
+  }
+
+  /** Whether `key` has an expiry that has passed (false when absent). O(1) expected. */
+  isExpired(key: string): boolean {
+    const exp = this.#mt.expiresAtOf(key)
     return exp !== 0 && exp <= this.#clock.now()
   }
 
@@ -335,12 +347,11 @@ export class Keyspace {
    */
   collection<C extends Collection>(key: string, kind: new () => C, want: string, ops: Op[] | undefined): C | undefined {
     const mt = this.#mt
-    const pos = mt.indexOf(key)
-    if (pos < 0 || (mt.expiringCount > 0 && this.expiredAt(pos))) {
+    const v = mt.get(key)
+    if (v === undefined || (mt.expiringCount > 0 && this.isExpired(key))) {
       ops?.push({ t: 'del', key })
       return undefined
     }
-    const v = mt.valueAt(pos)
     if (!(v instanceof kind)) throw wrongType(key, want)
     this.#access?.touch(key)
     return v
@@ -376,17 +387,17 @@ export class Keyspace {
           }
         }
         mt.set(op.key, op.value, seq, op.expiresAt)
-        if (op.expiresAt !== 0) this.#expiry.push(op.expiresAt, op.key)
+        if (op.expiresAt !== 0) this.#pushExpiry(op.expiresAt, op.key)
         this.#access?.touch(op.key)
         return true
       }
       case 'del':
         return this.#remove(op.key)
       case 'expire': {
-        const pos = mt.indexOf(op.key)
-        if (pos < 0) return false
-        mt.setAt(pos, mt.valueAt(pos), seq, op.expiresAt)
-        if (op.expiresAt !== 0) this.#expiry.push(op.expiresAt, op.key)
+        const v = mt.get(op.key)
+        if (v === undefined) return false
+        mt.set(op.key, v, seq, op.expiresAt)
+        if (op.expiresAt !== 0) this.#pushExpiry(op.expiresAt, op.key)
         return true
       }
       case 'clear':
@@ -475,6 +486,18 @@ export class Keyspace {
     }
   }
 
+  /**
+   * Index a new expiry. Overwrites leave the old entry behind (popped and skipped later),
+   * so when stale entries outnumber live ones the heap is rebuilt from the table's
+   * expiries: O(live) once per as many pushes, which keeps the heap at most about twice
+   * the keys with a TTL however often they are rewritten.
+   */
+  #pushExpiry(expiresAt: number, key: string): void {
+    const heap = this.#expiry
+    heap.push(expiresAt, key)
+    if (heap.size > 2 * this.#mt.expiringCount + HEAP_SLACK) heap.rebuild(this.#mt.expiries())
+  }
+
   /** The collection at `key` (present) grew by `delta` element bytes. */
   #grow(key: string, delta: number): void {
     if (delta === 0) return
@@ -497,14 +520,11 @@ export class Keyspace {
     let removed = 0
     while (heap.peekTime() <= now) {
       const key = heap.pop()
-      const pos = mt.indexOf(key)
-      if (pos >= 0) {
-        const exp = mt.expiresAtAt(pos)
-        if (exp !== 0 && exp <= now) {
-          this.#remove(key)
-          removed++
-          onExpire?.(key)
-        }
+      const exp = mt.expiresAtOf(key)
+      if (exp !== 0 && exp <= now) {
+        this.#remove(key)
+        removed++
+        onExpire?.(key)
       }
       if ((++n & 255) === 0 && budgetMs !== Infinity && performance.now() - started > budgetMs) break
     }
@@ -514,7 +534,7 @@ export class Keyspace {
   /** Live keys matching a Redis-style glob, in order; only the pattern's literal prefix range is visited. */
   keys(pattern: string): string[] {
     const glob = compileGlob(pattern)
-    if (glob.literal !== undefined) return this.live(glob.literal) >= 0 ? [glob.literal] : []
+    if (glob.literal !== undefined) return this.isLive(glob.literal) ? [glob.literal] : []
     const result: string[] = []
     const mt = this.#mt
     const now = mt.expiringCount > 0 ? this.#clock.now() : 0
@@ -538,21 +558,21 @@ export class Keyspace {
    */
   #mutable<C extends Collection>(key: string, seq: number, kind: new (items: [], epoch: number) => C): C {
     const mt = this.#mt
-    const pos = mt.indexOf(key)
+    const v = mt.get(key)
     this.#access?.touch(key)
-    if (pos < 0) {
+    if (v === undefined) {
       const fresh = new kind([], mt.epoch)
       mt.set(key, fresh, seq, 0)
       this.#bytes += keyBytes(key)
       this.#collectionBytes.set(key, 0)
       return fresh
     }
-    let c = mt.valueAt(pos) as C
+    let c = v as C
     if (!(c instanceof kind)) {
       throw new StoreError('KV_CORRUPT', `WAL op for ${JSON.stringify(key)} does not match the stored type`)
     }
     if (c.epoch !== mt.epoch) c = c.clone(mt.epoch) as C
-    mt.setAt(pos, c, seq, mt.expiresAtAt(pos))
+    mt.set(key, c, seq, mt.expiresAtOf(key))
     return c
   }
 }

@@ -54,6 +54,10 @@ export interface MemtableReader {
 /** Positions encode chunk index and offset; chunks stay below this size. */
 const POS_SHIFT = 65_536
 const DEFAULT_LOAD = 512
+/** Pending writes applied at once when nothing ordered came first: bounds memory and the sort. */
+const DEFAULT_PENDING_LIMIT = 8192
+/** A pending delete. Never a stored value: values are JSON, bytes or collections. */
+const TOMBSTONE: unique symbol = Symbol('kvstore.tombstone')
 
 class Chunk {
   keys: string[]
@@ -288,22 +292,35 @@ export class Memtable extends Table {
   readonly #load: number
   #epoch = 0
   #view: MemtableView | undefined
+  readonly #pendingLimit: number
   // Point reads hash instead of searching: a binary search over a million keys costs
-  // ~20 cache misses. Invariant: #index has exactly the live keys, with their values.
+  // ~20 cache misses. Invariant: #index has every present key with its value, plus
+  // #indexTombs keys mapped to TOMBSTONE, each with a pending delete. A deleted key stays
+  // in the Map until the flush: V8's Map keeps a deleted entry in its bucket chain until it
+  // rehashes, so deleting and re-adding one key (a queue that empties and refills) would
+  // lengthen that chain by one per cycle, and every lookup of the key with it.
   #index = new Map<string, unknown>()
-  // New keys wait here, unsorted, until something needs order (a bulk of inserts then
-  // costs one sort + merge instead of a splice each). Invariant: disjoint from the chunks.
+  #indexTombs = 0
+  // Expiry by key, so TTL checks need no position (and no flush). Invariant: exactly the
+  // present keys whose expiresAt is non-zero, with it; its size is the expiring count.
+  #exp = new Map<string, number>()
+  // Writes and deletes wait here, unsorted, until something needs order or positions: a
+  // bulk of them then costs one sort + merge instead of a splice each. Overlaps the chunks;
+  // the last entry of a key wins; a TOMBSTONE value removes the key. Invariant: at most
+  // #pendingLimit entries, and the chunks + pending, applied in order, equal #index.
   #pendKeys: string[] = []
   #pendVals: unknown[] = []
   #pendVers: number[] = []
   #pendExps: number[] = []
-  #pendHasExpiry = false
 
-  constructor(options: { chunkSize?: number } = {}) {
+  constructor(options: { chunkSize?: number; pendingLimit?: number } = {}) {
     super([], [], 0, 0)
     const load = options.chunkSize ?? DEFAULT_LOAD
     if (!Number.isSafeInteger(load) || load < 2 || load * 2 >= POS_SHIFT) throw new RangeError(`chunkSize must be in [2, ${POS_SHIFT / 2})`)
+    const limit = options.pendingLimit ?? DEFAULT_PENDING_LIMIT
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('pendingLimit must be a positive integer')
     this.#load = load
+    this.#pendingLimit = limit
   }
 
   /**
@@ -326,7 +343,14 @@ export class Memtable extends Table {
       }
     }
     let expiring = 0
-    if (exps !== null) for (const e of exps) if (e !== 0) expiring++
+    if (exps !== null) {
+      for (let i = 0; i < exps.length; i++) {
+        const e = exps[i] as number
+        if (e === 0) continue
+        expiring++
+        mt.#exp.set(keys[i] as string, e)
+      }
+    }
     for (let start = 0; start < keys.length; start += load) {
       const end = Math.min(start + load, keys.length)
       const e = exps === null || expiring === 0 ? null : exps.slice(start, end)
@@ -345,51 +369,138 @@ export class Memtable extends Table {
   }
 
   override get(key: string): unknown {
-    return this.#index.get(key)
+    const v = this.#index.get(key)
+    return v === TOMBSTONE ? undefined : v
   }
 
   /** Whether `key` is present, O(1) expected. */
   has(key: string): boolean {
-    return this.#index.has(key)
+    const v = this.#index.get(key)
+    return v !== undefined && v !== TOMBSTONE
+  }
+
+  /** Writes and deletes not yet applied to the sorted chunks (at most the pending limit). @internal */
+  get pendingWrites(): number {
+    return this.#pendKeys.length
+  }
+
+  /** Every present key with an expiry, with it ([key, expiresAt]), in no particular order. */
+  expiries(): IterableIterator<[string, number]> {
+    return this.#exp.entries()
+  }
+
+  /** Expiry of `key` in ms, 0 when it has none or is absent. O(1) expected, no flush. */
+  expiresAtOf(key: string): number {
+    return this.#exp.size === 0 ? 0 : (this.#exp.get(key) ?? 0)
   }
 
   /**
-   * Insert or replace. Returns true when the key was new.
+   * Insert or replace. Returns true when the key was new. O(1) expected: the sorted
+   * chunks catch up when order or a position is next needed.
    */
   set(key: string, value: unknown, version: number, expiresAt: number): boolean {
     this.#touch()
     const index = this.#index
-    const before = index.size
-    index.set(key, value)
-    const isNew = index.size !== before
+    let isNew: boolean
+    if (this.#indexTombs === 0) {
+      const before = index.size
+      index.set(key, value)
+      isNew = index.size !== before
+    } else {
+      const old = index.get(key)
+      index.set(key, value)
+      isNew = old === undefined || old === TOMBSTONE
+      if (old === TOMBSTONE) this.#indexTombs--
+    }
     if (isNew) this.count++
-    // New key or overwrite: O(1) now; applied to the sorted chunks when order, a
-    // position or an exact expiry count is next needed.
-    this.#pendKeys.push(key)
-    this.#pendVals.push(value)
-    this.#pendVers.push(version)
-    this.#pendExps.push(expiresAt)
-    if (expiresAt !== 0) this.#pendHasExpiry = true
+    if (expiresAt !== 0) this.#exp.set(key, expiresAt)
+    else if (this.#exp.size !== 0) this.#exp.delete(key)
+    this.#pend(key, value, version, expiresAt)
     return isNew
   }
 
-  /** Apply one pending upsert to the chunks by binary search; keeps `expiring` exact. */
-  #upsertSorted(key: string, value: unknown, version: number, expiresAt: number): void {
+  /** Remove `key`; true when it was there. O(1) expected, like {@link Memtable.set}. */
+  delete(key: string): boolean {
+    const index = this.#index
+    const old = index.get(key)
+    if (old === undefined || old === TOMBSTONE) return false
+    index.set(key, TOMBSTONE)
+    this.#indexTombs++
+    this.#touch()
+    if (this.#exp.size !== 0) this.#exp.delete(key)
+    this.count--
+    this.#pend(key, TOMBSTONE, 0, 0)
+    return true
+  }
+
+  #pend(key: string, value: unknown, version: number, expiresAt: number): void {
+    const keys = this.#pendKeys
+    const last = keys.length - 1
+    // The same key again (a counter, a queue that empties and refills): replace in place,
+    // so one hot key never grows the buffer.
+    if (last >= 0 && keys[last] === key) {
+      this.#pendVals[last] = value
+      this.#pendVers[last] = version
+      this.#pendExps[last] = expiresAt
+      return
+    }
+    keys.push(key)
+    this.#pendVals.push(value)
+    this.#pendVers.push(version)
+    this.#pendExps.push(expiresAt)
+    if (keys.length >= this.#pendingLimit) this.#flush()
+  }
+
+  /** Remove one pending delete's key from the chunks by binary search, when there. */
+  #deleteSorted(key: string): void {
+    const maxes = this.maxes
+    const ci = lowerBound(maxes, key, 0, maxes.length)
+    if (ci === maxes.length) return
+    let c = this.chunks[ci] as Chunk
+    const i = lowerBound(c.keys, key, 0, c.keys.length)
+    if (c.keys[i] !== key) return
+    if (c.epoch !== this.#epoch) c = this.#own(ci)
+    c.keys.splice(i, 1)
+    c.vals.splice(i, 1)
+    c.vers.splice(i, 1)
+    if (c.exps !== null) c.exps.splice(i, 1)
+    if (c.keys.length === 0) {
+      this.chunks.splice(ci, 1)
+      this.maxes.splice(ci, 1)
+      return
+    }
+    if (i === c.keys.length) this.maxes[ci] = c.keys[i - 1] as string
+    if (c.keys.length < this.#load >> 2 && this.chunks.length > 1) this.#merge(ci)
+  }
+
+  /**
+   * Apply one pending upsert to the chunks by binary search. `hint` is a chunk index at or
+   * below the key's (pending keys are applied in ascending order, so the previous one's).
+   * Returns the chunk index the key went to.
+   */
+  #upsertSorted(key: string, value: unknown, version: number, expiresAt: number, hint: number): number {
     const chunks = this.chunks
-    if (expiresAt !== 0) this.expiring++
     if (chunks.length === 0) {
       chunks.push(new Chunk([key], [value], [version], expiresAt === 0 ? null : [expiresAt], this.#epoch))
       this.maxes.push(key)
-      return
+      return 0
     }
     const maxes = this.maxes
-    let ci = lowerBound(maxes, key, 0, maxes.length)
+    // Gallop from the hint: the next key is usually in the same chunk or one close by.
+    let lo = hint < maxes.length ? hint : maxes.length - 1
+    let step = 1
+    let hi = lo
+    while (hi < maxes.length && (maxes[hi] as string) < key) {
+      lo = hi + 1
+      hi += step
+      step *= 2
+    }
+    let ci = lowerBound(maxes, key, lo, hi < maxes.length ? hi + 1 : maxes.length)
     if (ci === maxes.length) ci--
     let c = chunks[ci] as Chunk
     const i = lowerBound(c.keys, key, 0, c.keys.length)
     if (c.epoch !== this.#epoch) c = this.#own(ci)
     if (c.keys[i] === key) {
-      if (c.exps !== null && c.exps[i] !== 0) this.expiring--
       c.vals[i] = value
       c.vers[i] = version
       if (c.exps !== null) c.exps[i] = expiresAt
@@ -397,7 +508,7 @@ export class Memtable extends Table {
         c.exps = new Array<number>(c.keys.length).fill(0)
         c.exps[i] = expiresAt
       }
-      return
+      return ci
     }
     if (i === c.keys.length) {
       c.keys.push(key)
@@ -416,10 +527,11 @@ export class Memtable extends Table {
       c.exps[i] = expiresAt
     }
     if (c.keys.length > 2 * this.#load) this.#split(ci)
+    return ci
   }
 
   /**
-   * Apply pending upserts to the chunks, in key order (the last write of a key wins).
+   * Apply pending writes to the chunks, in key order (the last write of a key wins).
    * Few: one by one; many: one merge pass that builds fresh chunks (views keep the old).
    */
   #flush(): void {
@@ -432,7 +544,6 @@ export class Memtable extends Table {
     this.#pendVals = []
     this.#pendVers = []
     this.#pendExps = []
-    this.#pendHasExpiry = false
     const order = new Array<number>(k)
     for (let i = 0; i < k; i++) order[i] = i
     // Stable by position for equal keys, so the last write of a key sorts last.
@@ -450,8 +561,25 @@ export class Memtable extends Table {
       order[m++] = i
     }
     order.length = m
+    if (this.#indexTombs !== 0) {
+      // The last write of each key is kept: a kept TOMBSTONE is the index's TOMBSTONE.
+      const index = this.#index
+      for (let j = 0; j < m; j++) {
+        const i = order[j] as number
+        if (vals[i] === TOMBSTONE) index.delete(keys[i] as string)
+      }
+      this.#indexTombs = 0
+    }
     if (m * 8 < this.count) {
-      for (const i of order) this.#upsertSorted(keys[i] as string, vals[i], vers[i] as number, exps[i] as number)
+      let hint = 0
+      for (const i of order) {
+        const v = vals[i]
+        if (v === TOMBSTONE) {
+          this.#deleteSorted(keys[i] as string)
+          // A delete may merge the chunk at the hint into the one before it.
+          if (hint > 0) hint--
+        } else hint = this.#upsertSorted(keys[i] as string, v, vers[i] as number, exps[i] as number, hint)
+      }
       return
     }
     // Merge the chunks' sorted run with the sorted pending run into new chunks.
@@ -463,7 +591,6 @@ export class Memtable extends Table {
     let cr: number[] = []
     let ce: number[] = []
     let anyExp = false
-    let expiring = 0
     const cut = (): void => {
       if (ck.length === 0) return
       outChunks.push(new Chunk(ck, cv, cr, anyExp ? ce : null, this.#epoch))
@@ -475,14 +602,12 @@ export class Memtable extends Table {
       anyExp = false
     }
     const emit = (key: string, value: unknown, version: number, exp: number): void => {
+      if (value === TOMBSTONE) return
       ck.push(key)
       cv.push(value)
       cr.push(version)
       ce.push(exp)
-      if (exp !== 0) {
-        anyExp = true
-        expiring++
-      }
+      if (exp !== 0) anyExp = true
       if (ck.length === load) cut()
     }
     let p = 0
@@ -509,16 +634,11 @@ export class Memtable extends Table {
     cut()
     this.chunks = outChunks
     this.maxes = outMaxes
-    this.expiring = expiring
   }
 
-  /**
-   * Entries with an expiry. Exact: pending writes are applied first when they could
-   * change it (a TTL is involved), which keeps stores without TTLs on the O(1) path.
-   */
+  /** Entries with an expiry; exact and O(1), pending writes included. */
   override get expiringCount(): number {
-    if (this.#pendKeys.length !== 0 && (this.expiring !== 0 || this.#pendHasExpiry)) this.#flush()
-    return this.expiring
+    return this.#exp.size
   }
 
   override indexOf(key: string): number {
@@ -546,7 +666,10 @@ export class Memtable extends Table {
     c.vals[i] = value
     c.vers[i] = version
     this.#setExp(c, i, expiresAt)
-    this.#index.set(c.keys[i] as string, value)
+    const key = c.keys[i] as string
+    this.#index.set(key, value)
+    if (expiresAt !== 0) this.#exp.set(key, expiresAt)
+    else if (this.#exp.size !== 0) this.#exp.delete(key)
   }
 
   /**
@@ -573,31 +696,6 @@ export class Memtable extends Table {
     }
   }
 
-  /** Remove `key`; true when it was there. */
-  delete(key: string): boolean {
-    if (!this.#index.delete(key)) return false
-    const pos = this.indexOf(key)
-    const ci = Math.floor(pos / POS_SHIFT)
-    const i = pos % POS_SHIFT
-    this.#touch()
-    let c = this.chunks[ci] as Chunk
-    if (c.epoch !== this.#epoch) c = this.#own(ci)
-    if (c.exps !== null && c.exps[i] !== 0) this.expiring--
-    c.keys.splice(i, 1)
-    c.vals.splice(i, 1)
-    c.vers.splice(i, 1)
-    if (c.exps !== null) c.exps.splice(i, 1)
-    this.count--
-    if (c.keys.length === 0) {
-      this.chunks.splice(ci, 1)
-      this.maxes.splice(ci, 1)
-      return true
-    }
-    if (i === c.keys.length) this.maxes[ci] = c.keys[i - 1] as string
-    if (c.keys.length < this.#load >> 2 && this.chunks.length > 1) this.#merge(ci)
-    return true
-  }
-
   /** Remove everything. Views keep their contents. */
   clear(): void {
     this.#touch()
@@ -606,11 +704,12 @@ export class Memtable extends Table {
     this.count = 0
     this.expiring = 0
     this.#index = new Map()
+    this.#indexTombs = 0
+    this.#exp = new Map()
     this.#pendKeys = []
     this.#pendVals = []
     this.#pendVers = []
     this.#pendExps = []
-    this.#pendHasExpiry = false
   }
 
   /**
@@ -620,7 +719,7 @@ export class Memtable extends Table {
   view(): MemtableView {
     if (this.#pendKeys.length !== 0) this.#flush()
     if (this.#view === undefined) {
-      this.#view = new MemtableView(this.chunks.slice(), this.maxes.slice(), this.count, this.expiring)
+      this.#view = new MemtableView(this.chunks.slice(), this.maxes.slice(), this.count, this.#exp.size)
       this.#epoch++
     }
     return this.#view
@@ -642,9 +741,6 @@ export class Memtable extends Table {
       if (expiresAt === 0) return
       c.exps = new Array<number>(c.keys.length).fill(0)
     }
-    const old = c.exps[i] as number
-    if (old !== 0) this.expiring--
-    if (expiresAt !== 0) this.expiring++
     c.exps[i] = expiresAt
   }
 

@@ -32,7 +32,7 @@ export class ValueOps<V> {
   get(key: string): V | undefined {
     const mt = this.#ks.table
     const v = mt.get(key)
-    if (v === undefined || (mt.expiringCount > 0 && this.#ks.live(key) < 0)) return undefined
+    if (v === undefined || (mt.expiringCount > 0 && this.#ks.isExpired(key))) return undefined
     if (this.#slidingTtlMs > 0 && mt.expiringCount > 0) this.#slide(key)
     if (typeof v === 'object' && v !== null && isCollection(v)) throw wrongType(key, 'a plain value')
     this.#ks.touch(key)
@@ -42,8 +42,9 @@ export class ValueOps<V> {
   /** Value, version and expiry of a live plain key (reading it may refresh a sliding expiry). */
   entry(key: string): Entry<V> | undefined {
     const value = this.get(key) // may refresh a sliding expiry: read the position after
+    if (value === undefined) return undefined
     const pos = this.#ks.live(key)
-    if (value === undefined || pos < 0) return undefined
+    if (pos < 0) return undefined
     const expiresAt = this.#ks.table.expiresAtAt(pos)
     const version = this.#ks.table.versionAt(pos)
     return expiresAt !== 0 ? { value, version, expiresAt } : { value, version }
@@ -58,77 +59,72 @@ export class ValueOps<V> {
   /** Whether a live key of any type exists. */
   has(key: string): boolean {
     const mt = this.#ks.table
-    return mt.has(key) && (mt.expiringCount === 0 || this.#ks.live(key) >= 0)
+    return mt.has(key) && (mt.expiringCount === 0 || !this.#ks.isExpired(key))
   }
 
   type(key: string): KeyType | undefined {
-    const pos = this.#ks.live(key)
-    return pos < 0 ? undefined : typeOf(this.#ks.table.valueAt(pos))
+    return this.#ks.isLive(key) ? typeOf(this.#ks.table.get(key)) : undefined
   }
 
   set(key: string, stored: unknown, expiresAt: number, options: SetOptions | undefined): Promise<boolean> {
     if (options !== undefined && (options.ifNotExists || options.ifExists || options.keepTtl)) {
-      const pos = this.#ks.live(key)
-      if (options.ifNotExists && pos >= 0) return resolved.false
-      if (options.ifExists && pos < 0) return resolved.false
-      if (options.keepTtl && pos >= 0 && expiresAt === 0) expiresAt = this.#ks.table.expiresAtAt(pos)
+      const live = this.#ks.isLive(key)
+      if (options.ifNotExists && live) return resolved.false
+      if (options.ifExists && !live) return resolved.false
+      if (options.keepTtl && live && expiresAt === 0) expiresAt = this.#ks.table.expiresAtOf(key)
     }
     return after(this.#funnel.commit([{ t: 'set', key, value: stored, expiresAt }]), true)
   }
 
   delete(key: string): Promise<boolean> {
-    const pos = this.#ks.table.indexOf(key)
-    if (pos < 0) return resolved.false
-    const existed = !this.#ks.expiredAt(pos)
+    if (!this.#ks.table.has(key)) return resolved.false
+    const existed = !this.#ks.isExpired(key)
     return after(this.#funnel.commit([{ t: 'del', key }]), existed)
   }
 
   /** Replace with `next` (undefined deletes), keeping the key's expiry. Resolves with the stored value. */
   async replace(key: string, next: V | undefined): Promise<V | undefined> {
     if (next === undefined) {
-      if (this.#ks.table.indexOf(key) >= 0) await this.#funnel.commit([{ t: 'del', key }])
+      if (this.#ks.table.has(key)) await this.#funnel.commit([{ t: 'del', key }])
       return undefined
     }
     const stored = this.#limits.value(next)
-    const pos = this.#ks.live(key)
-    await this.#funnel.commit([{ t: 'set', key, value: stored, expiresAt: pos >= 0 ? this.#ks.table.expiresAtAt(pos) : 0 }])
+    const expiresAt = this.#ks.isLive(key) ? this.#ks.table.expiresAtOf(key) : 0
+    await this.#funnel.commit([{ t: 'set', key, value: stored, expiresAt }])
     return copyOut<V>(stored)
   }
 
   expireAt(key: string, at: number): Promise<boolean> {
     positiveInt('expiresAt', at, true)
-    if (this.#ks.live(key) < 0) return resolved.false
+    if (!this.#ks.isLive(key)) return resolved.false
     if (at <= this.#ks.now()) return this.#funnel.commit([{ t: 'del', key }]).then(yieldTrue)
     return this.#funnel.commit([{ t: 'expire', key, expiresAt: at }]).then(yieldTrue)
   }
 
   persist(key: string): Promise<boolean> {
-    const pos = this.#ks.live(key)
-    if (pos < 0 || this.#ks.table.expiresAtAt(pos) === 0) return resolved.false
+    if (!this.#ks.isLive(key) || this.#ks.table.expiresAtOf(key) === 0) return resolved.false
     return this.#funnel.commit([{ t: 'expire', key, expiresAt: 0 }]).then(yieldTrue)
   }
 
   ttl(key: string): number {
-    const pos = this.#ks.live(key)
-    if (pos < 0) return -2
-    const exp = this.#ks.table.expiresAtAt(pos)
+    if (!this.#ks.isLive(key)) return -2
+    const exp = this.#ks.table.expiresAtOf(key)
     return exp === 0 ? -1 : Math.max(0, exp - this.#ks.now())
   }
 
   incr(key: string, by: number): Promise<number> {
-    const pos = this.#ks.live(key)
-    const next = (pos >= 0 ? toInteger(key, this.#ks.table.valueAt(pos)) : 0) + by
+    const live = this.#ks.isLive(key)
+    const next = (live ? toInteger(key, this.#ks.table.get(key)) : 0) + by
     if (!Number.isSafeInteger(next)) {
       throw new StoreError('KV_NOT_INTEGER', `increment of ${JSON.stringify(key)} would leave the safe-integer range`)
     }
-    const expiresAt = pos >= 0 ? this.#ks.table.expiresAtAt(pos) : 0
+    const expiresAt = live ? this.#ks.table.expiresAtOf(key) : 0
     return after(this.#funnel.commit([{ t: 'set', key, value: next, expiresAt }]), next)
   }
 
   /** Refresh-on-access: push a live key's expiry to now + slidingTtlMs (logged). */
   #slide(key: string): void {
-    const pos = this.#ks.live(key)
-    if (pos < 0 || this.#ks.table.expiresAtAt(pos) === 0 || !this.#mayWrite()) return
+    if (!this.#ks.isLive(key) || this.#ks.table.expiresAtOf(key) === 0 || !this.#mayWrite()) return
     // Not awaited: the read must not wait for an fsync. A failed write poisons the log,
     // which later writes report.
     this.#funnel.commit([{ t: 'expire', key, expiresAt: this.#ks.now() + this.#slidingTtlMs }]).catch(() => undefined)

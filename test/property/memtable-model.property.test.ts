@@ -36,6 +36,8 @@ const op = fc.oneof(
   { weight: 3, arbitrary: fc.record({ t: fc.constant('del' as const), key }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('setAt' as const), key, value: fc.integer() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('view' as const) }) },
+  // An ordered read applies the pending writes and deletes mid-sequence.
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('ordered' as const), key }) },
   { weight: 1, arbitrary: fc.constant({ t: 'clear' as const }) },
 )
 const bounds = fc.record(
@@ -46,8 +48,8 @@ const bounds = fc.record(
 describe('Memtable model', () => {
   it('matches a sorted Map through sets, deletes, clears and views at every step', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 6 }), fc.uniqueArray(key, { maxLength: 150 }), fc.array(op, { maxLength: 120 }), fc.array(bounds, { maxLength: 4 }), (chunkSize, prefill, ops, ranges) => {
-        const mt = new Memtable({ chunkSize })
+      fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 40 }), fc.uniqueArray(key, { maxLength: 150 }), fc.array(op, { maxLength: 120 }), fc.array(bounds, { maxLength: 4 }), (chunkSize, pendingLimit, prefill, ops, ranges) => {
+        const mt = new Memtable({ chunkSize, pendingLimit })
         const model = new Map<string, Row>()
         const views: { view: MemtableReader; rows: Row[] }[] = []
         let version = 0
@@ -86,8 +88,29 @@ describe('Memtable model', () => {
               mt.clear()
               model.clear()
               break
+            case 'ordered': {
+              const row = model.get(o.key)
+              const pos = mt.indexOf(o.key)
+              expect(pos >= 0).toBe(row !== undefined)
+              if (row !== undefined) expect([mt.keyAt(pos), mt.valueAt(pos), mt.versionAt(pos), mt.expiresAtAt(pos)]).toEqual(row)
+              expect(mt.pendingWrites).toBe(0)
+              break
+            }
           }
           expect(mt.size).toBe(model.size)
+          expect(mt.pendingWrites).toBeLessThan(pendingLimit)
+          // Key-addressed reads answer from the hash index and the expiry map, pending
+          // writes and deletes included, without applying them.
+          if ('key' in o) {
+            const row = model.get(o.key)
+            expect(mt.get(o.key)).toBe(row?.[1])
+            expect(mt.has(o.key)).toBe(row !== undefined)
+            expect(mt.expiresAtOf(o.key)).toBe(row?.[3] ?? 0)
+          }
+          let expiring = 0
+          for (const r of model.values()) if (r[3] !== 0) expiring++
+          expect(mt.expiringCount).toBe(expiring)
+          expect(new Map(mt.expiries())).toEqual(new Map([...model.values()].filter((r) => r[3] !== 0).map((r) => [r[0], r[3]])))
         }
         const rows = sortedRows(model)
         expect(contents(mt)).toEqual(rows)

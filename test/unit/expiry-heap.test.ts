@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ExpiryHeap } from '../../src/expiry-heap.js'
 import { Store } from '../../src/index.js'
+import { Keyspace } from '../../src/keyspace.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 
 /** Push `times` (key = `k<time>#<index>`), then pop everything; returns popped times. */
@@ -111,5 +112,49 @@ describe('active expiry through the heap', () => {
     expect((await s.keys()).sort()).toEqual(['k0', 'k2', 'k5', 'k7'])
     expect(s.stats().expiredRemoved).toBe(6)
     await s.close()
+  })
+})
+
+describe('ExpiryHeap.rebuild', () => {
+  it('heapifies any contents: popping gives ascending times, every key once', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 300 }), (times) => {
+        const h = new ExpiryHeap()
+        h.push(5, 'old') // replaced by the rebuild
+        h.rebuild(times.map((t, i) => [`k${i}`, t] as const))
+        expect(h.size).toBe(times.length)
+        const out: number[] = []
+        const seen = new Set<string>()
+        while (h.size > 0) {
+          const t = h.peekTime()
+          const k = h.pop()
+          expect(times[Number(k.slice(1))]).toBe(t)
+          seen.add(k)
+          out.push(t)
+        }
+        expect(out).toEqual([...times].sort((a, b) => a - b))
+        expect(seen.size).toBe(times.length)
+      }),
+    )
+  })
+})
+
+describe('expiry heap size under rewrites', () => {
+  it('stays near the keys with a TTL when the same keys are rewritten with new TTLs, and still expires them', () => {
+    const clock = new FakeClock()
+    const ks = new Keyspace(clock)
+    let seq = 0
+    // 10 keys rewritten 2,000 times each with a fresh TTL: 20,000 pushes, 10 live entries.
+    for (let round = 0; round < 2000; round++) {
+      for (let i = 0; i < 10; i++) ks.apply({ t: 'set', key: `k${i}`, value: 'v', expiresAt: clock.now() + 60_000 + round }, ++seq)
+      expect(ks.expiryHeapSize).toBeLessThanOrEqual(2 * 10 + 1024 + 1)
+    }
+    ks.apply({ t: 'set', key: 'plain', value: 'v', expiresAt: 0 }, ++seq)
+    clock.advance(60_000 + 1998)
+    expect(ks.purgeExpired(Infinity)).toBe(0)
+    clock.advance(1)
+    expect(ks.purgeExpired(Infinity)).toBe(10)
+    expect(ks.table.size).toBe(1)
+    expect(ks.expiryHeapSize).toBe(0)
   })
 })

@@ -460,3 +460,55 @@ describe('Memtable.fromSorted', () => {
     expect(keys(v)).toEqual(ks)
   })
 })
+
+describe('Memtable pending writes', () => {
+  it('keeps the pending buffer bounded under random overwrites that no ordered read follows', () => {
+    const mt = new Memtable({ pendingLimit: 64 })
+    for (let i = 0; i < 1000; i++) mt.set(`k${String(i).padStart(4, '0')}`, i, 1, 0)
+    let seed = 7
+    for (let i = 0; i < 50_000; i++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      mt.set(`k${String(seed % 1000).padStart(4, '0')}`, -i, i + 2, 0)
+      expect(mt.pendingWrites).toBeLessThan(64)
+    }
+    expect(mt.size).toBe(1000)
+  })
+
+  it('churns one key (set, delete, set, ...) with one pending entry and reads it right at every step', () => {
+    const mt = new Memtable({ pendingLimit: 1_000_000 })
+    for (let i = 0; i < 100; i++) mt.set(`k${i}`, i, 1, 0)
+    mt.indexOf('k0')
+    for (let i = 0; i < 10_000; i++) {
+      mt.set('churn', i, i + 2, 0)
+      expect(mt.get('churn')).toBe(i)
+      expect(mt.delete('churn')).toBe(true)
+      expect(mt.delete('churn')).toBe(false)
+      expect(mt.has('churn')).toBe(false)
+      expect(mt.get('churn')).toBeUndefined()
+      expect(mt.pendingWrites).toBe(1)
+    }
+    expect(mt.size).toBe(100)
+    expect(mt.indexOf('churn')).toBe(-1)
+    expect(mt.set('churn', 1, 1, 0)).toBe(true)
+    expect(mt.size).toBe(101)
+  })
+
+  it('reports a deleted key as new when it is set again before the delete is applied', () => {
+    const mt = new Memtable()
+    mt.set('a', 1, 1, 5)
+    mt.indexOf('a')
+    expect(mt.delete('a')).toBe(true)
+    mt.set('b', 2, 2, 0)
+    expect(mt.expiringCount).toBe(0)
+    expect(mt.set('a', 3, 3, 0)).toBe(true)
+    expect(mt.size).toBe(2)
+    const rows: unknown[] = []
+    mt.forEach({}, (k, v, ver, exp) => { rows.push([k, v, ver, exp]) })
+    expect(rows).toEqual([['a', 3, 3, 0], ['b', 2, 2, 0]])
+  })
+
+  it('rejects a pending limit that is not a positive integer', () => {
+    expect(() => new Memtable({ pendingLimit: 0 })).toThrow(RangeError)
+    expect(() => new Memtable({ pendingLimit: 1.5 })).toThrow(RangeError)
+  })
+})
