@@ -145,7 +145,34 @@ class Window {
   }
 }
 
+/** A snapshot's entries as parallel arrays, in file order. */
+export interface SnapshotColumns {
+  keys: string[]
+  vals: unknown[]
+  vers: number[]
+  exps: number[]
+  /** Whether any entry has an expiry. */
+  anyExpiry: boolean
+}
+
 async function readBinary(fs: Fs, path: string, visit: (e: SnapshotEntry) => void, opts?: SnapshotReadOptions): Promise<SnapshotReadResult> {
+  const { columns, result } = await readBinaryColumns(fs, path, opts)
+  const { keys, vals, vers, exps } = columns
+  for (let i = 0; i < keys.length; i++) visit({ key: keys[i] as string, value: vals[i], expiresAt: exps[i] as number, version: vers[i] as number })
+  return result
+}
+
+/**
+ * Read a binary snapshot into parallel arrays: what loading wants, without an object per
+ * entry. The same checks as `binarySnapshot.read`: nothing is returned unless the whole file
+ * (and its CRC) checked out. @throws {@link StoreError} `KV_CORRUPT` on damage; `KV_IO`.
+ */
+export async function readBinaryColumns(
+  fs: Fs,
+  path: string,
+  opts?: SnapshotReadOptions,
+  onCount?: (decoded: number) => void,
+): Promise<{ columns: SnapshotColumns; result: SnapshotReadResult }> {
   const limits = resolveLimits(opts)
   const { compression } = sniff(readHead(fs, path))
   const where = compression === undefined ? 'byte offset' : `${compression}-decompressed byte offset`
@@ -156,9 +183,9 @@ async function readBinary(fs: Fs, path: string, visit: (e: SnapshotEntry) => voi
   const win = new Window(chunks, (consumed) => {
     crc = crc32(consumed, crc)
   })
-  let decoded: { out: SnapshotEntry[]; result: SnapshotReadResult }
+  let decoded: { columns: SnapshotColumns; result: SnapshotReadResult }
   try {
-    decoded = await decodeFile(win, limits, where, corrupt, () => crc)
+    decoded = await decodeFile(win, limits, where, corrupt, () => crc, onCount)
   } catch (err) {
     if (err instanceof StoreError) throw err
     // Whatever a decoder throws on bytes it did not expect (RangeError, TypeError …) is damage.
@@ -166,8 +193,7 @@ async function readBinary(fs: Fs, path: string, visit: (e: SnapshotEntry) => voi
   } finally {
     await chunks.return()
   }
-  for (const e of decoded.out) visit(e)
-  return decoded.result
+  return decoded
 }
 
 type Corrupt = (offset: number, why: string, cause?: unknown) => StoreError
@@ -178,7 +204,8 @@ async function decodeFile(
   where: string,
   corrupt: Corrupt,
   crcSoFar: () => number,
-): Promise<{ out: SnapshotEntry[]; result: SnapshotReadResult }> {
+  onCount: ((decoded: number) => void) | undefined,
+): Promise<{ columns: SnapshotColumns; result: SnapshotReadResult }> {
   if (!(await win.fill(0, V1_HEADER_BYTES))) throw corrupt(0, `file too short for a header (${win.buf.length} bytes)`)
   const b = win.buf
   const le = b[0] === 0xdb && b[1] === 0x56 && b[2] === 0x4b && b[3] === 0x00
@@ -207,14 +234,14 @@ async function decodeFile(
   if (badSeq !== undefined) throw corrupt(20, badSeq)
 
   // Entries are held back until the whole file (and its CRC) has been checked. The
-  // array grows per decoded entry: a forged count runs out of data, it sizes nothing.
-  const out: SnapshotEntry[] = []
+  // arrays grow per decoded entry: a forged count runs out of data, it sizes nothing.
+  const columns: SnapshotColumns = { keys: [], vals: [], vers: [], exps: [], anyExpiry: false }
   const readEntry = version === 2 ? readEntryV2 : readEntryV1
+  const out = columns.keys
   while (out.length < count) {
     const start = r.pos
-    let entry: SnapshotEntry
     try {
-      entry = readEntry(r, limits)
+      readEntry(r, limits, columns)
     } catch (err) {
       const needed = r.needed
       if (!(err instanceof StoreError) || needed === 0) {
@@ -229,7 +256,7 @@ async function decodeFile(
       r.reset(win.buf, 0)
       continue
     }
-    out.push(entry)
+    if (onCount !== undefined && (out.length & 0xffff) === 0) onCount(out.length)
   }
 
   if (version === 2) {
@@ -245,25 +272,33 @@ async function decodeFile(
     if (stored !== crc) throw corrupt(at, `checksum mismatch (stored ${hex(stored)}, computed ${hex(crc)})`)
   }
   if (r.remaining !== 0 || !(await win.atEnd())) throw corrupt(win.base + r.pos, 'trailing bytes after the last entry')
-  return { out, result: { seq, timestamp, count, version } }
+  return { columns, result: { seq, timestamp, count, version } }
 }
 
-function readEntryV2(r: ByteReader, limits: ResolvedLimits): SnapshotEntry {
+/** Decode one entry and append it to `out`; appends nothing when it throws (a short window retries). */
+function readEntryV2(r: ByteReader, limits: ResolvedLimits, out: SnapshotColumns): void {
   const key = readKey(r, limits)
   const value = decodeValue(r, { maxValueBytes: limits.maxValueBytes, maxFieldBytes: limits.maxKeyBytes })
   const expiresAt = r.f64()
   const version = r.f64()
   const bad = checkExpiresAt(expiresAt) ?? checkVersion(version)
   if (bad !== undefined) throw new StoreError('KV_CORRUPT', `key ${showValue(key)}: ${bad}`)
+  out.keys.push(key)
+  out.vals.push(value)
   // + 0 turns -0 into 0: both mean "none".
-  return { key, value, expiresAt: expiresAt + 0, version: version + 0 }
+  out.vers.push(version + 0)
+  out.exps.push(expiresAt + 0)
+  if (expiresAt !== 0) out.anyExpiry = true
 }
 
-function readEntryV1(r: ByteReader, limits: ResolvedLimits): SnapshotEntry {
+function readEntryV1(r: ByteReader, limits: ResolvedLimits, out: SnapshotColumns): void {
   // v1 has no checksum: strict UTF-8 keeps damage from loading as U+FFFD.
   const key = readKey(r, limits)
   const value = decodeString(r, limits.maxValueBytes, 'value')
-  return { key, value, expiresAt: 0, version: 0 }
+  out.keys.push(key)
+  out.vals.push(value)
+  out.vers.push(0)
+  out.exps.push(0)
 }
 
 /** A key as `checkKey` wants it: the strict decode already bounds its bytes and rules out lone surrogates. */

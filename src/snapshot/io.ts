@@ -4,7 +4,7 @@ import { StoreError } from '../errors.js'
 import type { Fs } from '../fs/fs.js'
 import { Memtable, type MemtableReader } from '../memtable.js'
 import type { ProgressEvent, SnapshotFormatName } from '../options.js'
-import { binarySnapshot } from './binary.js'
+import { binarySnapshot, readBinaryColumns, type SnapshotColumns } from './binary.js'
 import { detectFileFormat } from './detect.js'
 import type { SnapshotEntry, SnapshotFormat, SnapshotReadOptions, SnapshotReadResult } from './format.js'
 import { jsonSnapshot } from './json.js'
@@ -52,24 +52,16 @@ export async function loadSnapshotFile(
   opts?: SnapshotReadOptions,
 ): Promise<LoadedSnapshot> {
   const format = detect(fs, path)
-  let keys: string[] = []
-  let vals: unknown[] = []
-  let vers: number[] = []
-  let exps: number[] = []
-  let anyExpiry = false
+  const { columns, meta } = await readColumnsClassified(format, fs, path, opts, onProgress)
+  let { keys, vals, vers, exps } = columns
+  const anyExpiry = columns.anyExpiry
   let sorted = true
-  let last: string | undefined
-  const visit = (e: SnapshotEntry): void => {
-    if (last !== undefined && !(e.key > last)) sorted = false
-    last = e.key
-    keys.push(e.key)
-    vals.push(e.value)
-    vers.push(e.version)
-    exps.push(e.expiresAt)
-    if (e.expiresAt !== 0) anyExpiry = true
-    if (onProgress !== undefined && (keys.length & 0xffff) === 0) onProgress({ phase: 'load', done: keys.length, total: undefined })
+  for (let i = 1; i < keys.length; i++) {
+    if (!((keys[i] as string) > (keys[i - 1] as string))) {
+      sorted = false
+      break
+    }
   }
-  const meta = await readClassified(format, fs, path, visit, opts)
   if (!sorted) {
     const order = keys.map((_, i) => i).sort((a, b) => {
       const ka = keys[a] as string
@@ -124,6 +116,39 @@ function adoptCollections(mt: Memtable): void {
 }
 
 /**
+ * The file's entries as parallel arrays: the binary format decodes into them directly (no
+ * object per entry), any other format through its visitor. Errors as {@link readClassified}.
+ */
+async function readColumnsClassified(
+  format: SnapshotFormat,
+  fs: Fs,
+  path: string,
+  opts: SnapshotReadOptions | undefined,
+  onProgress: ((e: ProgressEvent) => void) | undefined,
+): Promise<{ columns: SnapshotColumns; meta: SnapshotReadResult }> {
+  if (format === binarySnapshot) {
+    try {
+      const progress = onProgress === undefined ? undefined : (done: number) => onProgress({ phase: 'load', done, total: undefined })
+      const { columns, result } = await readBinaryColumns(fs, path, opts, progress)
+      return { columns, meta: result }
+    } catch (err) {
+      throw classify(err, path)
+    }
+  }
+  const columns: SnapshotColumns = { keys: [], vals: [], vers: [], exps: [], anyExpiry: false }
+  const visit = (e: SnapshotEntry): void => {
+    columns.keys.push(e.key)
+    columns.vals.push(e.value)
+    columns.vers.push(e.version)
+    columns.exps.push(e.expiresAt)
+    if (e.expiresAt !== 0) columns.anyExpiry = true
+    if (onProgress !== undefined && (columns.keys.length & 0xffff) === 0) onProgress({ phase: 'load', done: columns.keys.length, total: undefined })
+  }
+  const meta = await readClassified(format, fs, path, visit, opts)
+  return { columns, meta }
+}
+
+/**
  * `format.read`, with anything but a `StoreError` classified: an operating-system error
  * (errno-style `code`, e.g. `EIO`) is `KV_IO`, anything else is a decoder tripping over
  * the bytes and so `KV_CORRUPT`. The built-in formats classify their own errors; this
@@ -139,11 +164,15 @@ async function readClassified(
   try {
     return await format.read(fs, path, visit, opts)
   } catch (err) {
-    if (err instanceof StoreError) throw err
-    const code = (err as { code?: unknown } | null)?.code
-    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) throw new StoreError('KV_IO', `cannot read snapshot ${path}`, { cause: err })
-    throw new StoreError('KV_CORRUPT', `${path}: damaged snapshot (${(err as Error)?.message ?? String(err)})`, { cause: err })
+    throw classify(err, path)
   }
+}
+
+function classify(err: unknown, path: string): StoreError {
+  if (err instanceof StoreError) return err
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return new StoreError('KV_IO', `cannot read snapshot ${path}`, { cause: err })
+  return new StoreError('KV_CORRUPT', `${path}: damaged snapshot (${(err as Error)?.message ?? String(err)})`, { cause: err })
 }
 
 function detect(fs: Fs, path: string): SnapshotFormat {
