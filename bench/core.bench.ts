@@ -124,6 +124,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       await store.delete(k)
     }
   }, {
+    id: 'core.delete.kvstore',
     afterEach: async () => {
       for (const k of deleted.splice(0)) await store.set(k, VALUE)
       await store.keys('none:*') // sort the re-inserted keys in now, outside the timed part

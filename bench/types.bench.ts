@@ -25,11 +25,11 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
   const note = `store of ${ctx.n.toLocaleString('en')} keys, each with a TTL`
   rows.add(await measure(ctx, G, 'set with TTL (overwrite)', KV, BATCH, async () => {
     for (let i = 0; i < BATCH; i++) await s.set(next(), VALUE, { ttl: HOUR })
-  }, { note }))
+  }, { note, id: 'ttl.set' }))
   await s.keys('none:*')
   rows.add(await measure(ctx, G, 'get of a key with TTL', KV, BATCH, async () => {
     for (let i = 0; i < BATCH; i++) await s.get(next())
-  }, { note }))
+  }, { note, id: 'ttl.get' }))
   const counters = keys.slice(0, 1000).map((k) => `c:${k}`)
   rows.add(await measure(ctx, G, 'incr', KV, BATCH, async () => {
     for (let i = 0; i < BATCH; i++) await s.incr(counters[i] as string)
@@ -46,7 +46,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       await s.rpush('q2', VALUE)
       await s.lpop('q2')
     }
-  }, { note: 'the last pop deletes the key, the next push creates it again' }))
+  }, { note: 'the last pop deletes the key, the next push creates it again', id: 'list.emptied' }))
   const fields = keys.slice(0, 1000)
   rows.add(await measure(ctx, G, 'hset', KV, BATCH, async () => {
     for (let i = 0; i < BATCH; i++) await s.hset('h', { [fields[i] as string]: VALUE })

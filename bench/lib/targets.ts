@@ -77,6 +77,28 @@ export function checkTargets(rows: Row[]): TargetResult[] {
   under('longest write stall during a 1M-entry snapshot < 50 ms', val('snap.stall'), 50, 'ms')
   under('open of a compacted 1M-entry directory < 1 s', val('snap.open'), 1000, 'ms')
 
+  // Performance round 2 (issue 15).
+  under('round 2: open of a compacted 1M-entry directory ≤ 400 ms', val('snap.open'), 400.0001, 'ms')
+  const phys = ratioOf(val('snap.open'), val('snap.open-physical'))
+  out.push({ target: 'round 2: open as a multiple of its physical limit (read the file + create its strings)', actual: phys === undefined ? 'not measured' : `${phys.toFixed(2)}x (${fmtNum(val('snap.open') as number)} ms vs ${fmtNum(val('snap.open-physical') as number)} ms)`, met: undefined })
+  under('round 2: open + replay of a 1M-record WAL ≤ 1,000 ms', val('dur.replay'), 1000.0001, 'ms')
+  under('round 2: load of a 1M-entry binary snapshot ≤ 400 ms', val('snap.1m.binary.load'), 400.0001, 'ms')
+  under('round 2: binary snapshot of 1M entries ≤ 500 ms', val('snap.1m.binary.write'), 500.0001, 'ms')
+  under('round 2: binary snapshot of 100K entries ≤ 50 ms', val('snap.100k.binary.write'), 50.0001, 'ms')
+  under('round 2: longest write stall during a 1M-entry snapshot ≤ 20 ms', val('snap.stall'), 20.0001, 'ms')
+  const getMap = ratioOf(rate('core.get.map'), rate('core.get.kvstore'))
+  out.push({ target: 'round 2: get (async API) within 1.3x of Map', actual: getMap === undefined ? 'not measured' : `Map is ${getMap.toFixed(2)}x faster`, met: getMap === undefined ? undefined : getMap <= 1.3 })
+  atLeast('round 2: delete ≥ 1M ops/s', rate('core.delete.kvstore'), 1e6)
+  for (const [id, base, what] of [['ttl.set', 'core.set-overwrite.kvstore', 'set with TTL'], ['ttl.get', 'core.get.kvstore', 'get of a key with TTL']] as const) {
+    const r = ratioOf(rate(base), rate(id))
+    out.push({ target: `round 2: ${what} within 1.3x of the same without TTL`, actual: r === undefined ? 'not measured' : `${r.toFixed(2)}x (${fmtRate(rate(id) as number)}/s vs ${fmtRate(rate(base) as number)}/s)`, met: r === undefined ? undefined : r <= 1.3 })
+  }
+  atLeast('round 2: rpush + lpop on a list emptied each time ≥ 400K ops/s', rate('list.emptied'), 4e5)
+  for (const id of ['mem.kvstore', 'mem.kvstore-ttl']) {
+    const r = byId.get(id)?.data?.ratioToRaw
+    out.push({ target: `round 2: heap ≤ 1.5x raw data${id === 'mem.kvstore' ? '' : ', every key with a TTL'}`, actual: r === undefined ? 'not measured' : `${r.toFixed(2)}x`, met: r === undefined ? undefined : r <= 1.5 })
+  }
+
   // Memory budget (issue 17): the bench/eviction.bench.ts rows.
   const accounted = val('evict.accounted')
   out.push({ target: 'eviction: accounted memory ≤ the budget', actual: accounted === undefined ? 'not measured' : `${accounted.toFixed(3)}x`, met: accounted === undefined ? undefined : accounted <= 1 })
