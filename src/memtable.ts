@@ -299,7 +299,7 @@ export class Memtable extends Table {
   readonly #pendingLimit: number
   // Point reads hash instead of searching: a binary search over a million keys costs
   // ~20 cache misses. Invariant: #index has every present key with its value, plus
-  // #indexTombs keys mapped to TOMBSTONE, each with a pending delete. A deleted key stays
+  // #indexTombs (< #pendingLimit) keys mapped to TOMBSTONE, each with a pending delete. A deleted key stays
   // in the Map until the flush: V8's Map keeps a deleted entry in its bucket chain until it
   // rehashes, so deleting and re-adding one key (a queue that empties and refills) would
   // lengthen that chain by one per cycle, and every lookup of the key with it.
@@ -435,6 +435,8 @@ export class Memtable extends Table {
     if (this.#exp.size !== 0) this.#exp.delete(key)
     this.count--
     this.#pend(key, TOMBSTONE, 0, 0)
+    // Deleted keys held in the index cost memory and slow its growth: apply them in bulk.
+    if (this.#indexTombs >= this.#pendingLimit) this.#flush()
     return true
   }
 
