@@ -299,10 +299,11 @@ export class Memtable extends Table {
   readonly #pendingLimit: number
   // Point reads hash instead of searching: a binary search over a million keys costs
   // ~20 cache misses. Invariant: #index has every present key with its value, plus
-  // #indexTombs (< #pendingLimit) keys mapped to TOMBSTONE, each with a pending delete. A deleted key stays
-  // in the Map until the flush: V8's Map keeps a deleted entry in its bucket chain until it
-  // rehashes, so deleting and re-adding one key (a queue that empties and refills) would
-  // lengthen that chain by one per cycle, and every lookup of the key with it.
+  // #indexTombs (< #pendingLimit) keys mapped to TOMBSTONE, each with a pending delete. A
+  // deleted key stays in the Map until the flush: V8's Map keeps a deleted entry in its
+  // bucket chain until it rehashes, so deleting and re-adding one key (a queue that empties
+  // and refills) would lengthen that chain by one per cycle, and every lookup of the key
+  // with it. The Memtable's own expiring count is #exp.size (the inherited field serves views).
   #index = new Map<string, unknown>()
   #indexTombs = 0
   // Expiry by key, so TTL checks need no position (and no flush). Invariant: exactly the
@@ -347,23 +348,20 @@ export class Memtable extends Table {
         if (!((keys[i - 1] as string) < (keys[i] as string))) throw new RangeError('fromSorted needs strictly ascending keys')
       }
     }
-    let expiring = 0
+    const exp = mt.#exp
     if (exps !== null) {
       for (let i = 0; i < exps.length; i++) {
         const e = exps[i] as number
-        if (e === 0) continue
-        expiring++
-        mt.#exp.set(keys[i] as string, e)
+        if (e !== 0) exp.set(keys[i] as string, e)
       }
     }
     for (let start = 0; start < keys.length; start += load) {
       const end = Math.min(start + load, keys.length)
-      const e = exps === null || expiring === 0 ? null : exps.slice(start, end)
+      const e = exps === null || exp.size === 0 ? null : exps.slice(start, end)
       mt.chunks.push(new Chunk(keys.slice(start, end), vals.slice(start, end), vers.slice(start, end), e, 0))
       mt.maxes.push(keys[end - 1] as string)
     }
     mt.count = keys.length
-    mt.expiring = expiring
     for (let i = 0; i < keys.length; i++) mt.#index.set(keys[i] as string, vals[i])
     return mt
   }
@@ -709,7 +707,6 @@ export class Memtable extends Table {
     this.chunks = []
     this.maxes = []
     this.count = 0
-    this.expiring = 0
     this.#index = new Map()
     this.#indexTombs = 0
     this.#exp = new Map()
