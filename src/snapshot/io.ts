@@ -117,7 +117,11 @@ function adoptCollections(mt: Memtable): void {
 
 /**
  * The file's entries as parallel arrays: the binary format decodes into them directly (no
- * object per entry), any other format through its visitor. Errors as {@link readClassified}.
+ * object per entry), any other format through its visitor. Anything a format throws that is
+ * not a `StoreError` is classified: an operating-system error (errno-style `code`, e.g.
+ * `EIO`) is `KV_IO`, anything else is a decoder tripping over the bytes and so `KV_CORRUPT`.
+ * The built-in formats classify their own errors; this keeps a pluggable one from leaking a
+ * raw RangeError to the store's caller.
  */
 async function readColumnsClassified(
   format: SnapshotFormat,
@@ -126,43 +130,23 @@ async function readColumnsClassified(
   opts: SnapshotReadOptions | undefined,
   onProgress: ((e: ProgressEvent) => void) | undefined,
 ): Promise<{ columns: SnapshotColumns; meta: SnapshotReadResult }> {
-  if (format === binarySnapshot) {
-    try {
+  try {
+    if (format === binarySnapshot) {
       const progress = onProgress === undefined ? undefined : (done: number) => onProgress({ phase: 'load', done, total: undefined })
       const { columns, result } = await readBinaryColumns(fs, path, opts, progress)
       return { columns, meta: result }
-    } catch (err) {
-      throw classify(err, path)
     }
-  }
-  const columns: SnapshotColumns = { keys: [], vals: [], vers: [], exps: [], anyExpiry: false }
-  const visit = (e: SnapshotEntry): void => {
-    columns.keys.push(e.key)
-    columns.vals.push(e.value)
-    columns.vers.push(e.version)
-    columns.exps.push(e.expiresAt)
-    if (e.expiresAt !== 0) columns.anyExpiry = true
-    if (onProgress !== undefined && (columns.keys.length & 0xffff) === 0) onProgress({ phase: 'load', done: columns.keys.length, total: undefined })
-  }
-  const meta = await readClassified(format, fs, path, visit, opts)
-  return { columns, meta }
-}
-
-/**
- * `format.read`, with anything but a `StoreError` classified: an operating-system error
- * (errno-style `code`, e.g. `EIO`) is `KV_IO`, anything else is a decoder tripping over
- * the bytes and so `KV_CORRUPT`. The built-in formats classify their own errors; this
- * keeps a pluggable one from leaking a raw RangeError to the store's caller.
- */
-async function readClassified(
-  format: SnapshotFormat,
-  fs: Fs,
-  path: string,
-  visit: (e: SnapshotEntry) => void,
-  opts: SnapshotReadOptions | undefined,
-): Promise<SnapshotReadResult> {
-  try {
-    return await format.read(fs, path, visit, opts)
+    const columns: SnapshotColumns = { keys: [], vals: [], vers: [], exps: [], anyExpiry: false }
+    const visit = (e: SnapshotEntry): void => {
+      columns.keys.push(e.key)
+      columns.vals.push(e.value)
+      columns.vers.push(e.version)
+      columns.exps.push(e.expiresAt)
+      if (e.expiresAt !== 0) columns.anyExpiry = true
+      if (onProgress !== undefined && (columns.keys.length & 0xffff) === 0) onProgress({ phase: 'load', done: columns.keys.length, total: undefined })
+    }
+    const meta = await format.read(fs, path, visit, opts)
+    return { columns, meta }
   } catch (err) {
     throw classify(err, path)
   }
