@@ -488,14 +488,38 @@ export class Keyspace {
 
   /**
    * Index a new expiry. Overwrites leave the old entry behind (popped and skipped later),
-   * so when stale entries outnumber live ones the heap is rebuilt from the table's
-   * expiries: O(live) once per as many pushes, which keeps the heap at most about twice
-   * the keys with a TTL however often they are rewritten.
+   * so when stale entries outnumber live ones the heap is rebuilt from the live ones:
+   * O(live) once per as many pushes, which keeps the heap at most about twice the keys with
+   * a TTL however often they are rewritten.
    */
   #pushExpiry(expiresAt: number, key: string): void {
     const heap = this.#expiry
     heap.push(expiresAt, key)
-    if (heap.size > 2 * this.#mt.expiringCount + HEAP_SLACK) heap.rebuild(this.#mt.expiries())
+    const mt = this.#mt
+    const live = mt.expiringCount
+    if (heap.size <= 2 * live + HEAP_SLACK) return
+    // The table's walk is sequential but covers every key; the heap's own entries are fewer
+    // when few keys expire, at one random lookup each. Either way O(live) when chosen so.
+    heap.rebuild(4 * live >= mt.size ? mt.expiries() : this.#liveHeapEntries())
+  }
+
+  /**
+   * The heap entries that match the table, one per key: every key with an expiry, since
+   * each has its entry (the invariant above). O(heap size).
+   */
+  #liveHeapEntries(): [string, number][] {
+    const heap = this.#expiry
+    const out: [string, number][] = []
+    const seen = new Set<string>()
+    for (let i = 0; i < heap.size; i++) {
+      const key = heap.keyAt(i)
+      const time = heap.timeAt(i)
+      if (this.#expiresExactlyAt(key, time) && !seen.has(key)) {
+        seen.add(key)
+        out.push([key, time])
+      }
+    }
+    return out
   }
 
   /** The collection at `key` (present) grew by `delta` element bytes. */

@@ -63,6 +63,19 @@ const DEFAULT_PENDING_LIMIT = 8192
 /** A pending delete. Never a stored value: values are JSON, bytes or collections. */
 const TOMBSTONE: unique symbol = Symbol('kvstore.tombstone')
 
+/**
+ * The hash index's entry for a key with an expiry: value and expiry behind one lookup, so a
+ * TTL read or write costs one hash probe, not one in the index and one in a map of expiries.
+ * Mutable: rewriting a key that already expires updates the box in place (no Map write, no
+ * allocation). Never handed out: the index is private and `get` unwraps it.
+ */
+class Expiring {
+  constructor(
+    public value: unknown,
+    public expiresAt: number,
+  ) {}
+}
+
 class Chunk {
   keys: string[]
   vals: unknown[]
@@ -303,12 +316,12 @@ export class Memtable extends Table {
   // deleted key stays in the Map until the flush: V8's Map keeps a deleted entry in its
   // bucket chain until it rehashes, so deleting and re-adding one key (a queue that empties
   // and refills) would lengthen that chain by one per cycle, and every lookup of the key
-  // with it. The Memtable's own expiring count is #exp.size (the inherited field serves views).
+  // with it. A key with a non-zero expiresAt maps to an Expiring box holding value and
+  // expiry, so TTL checks need no position (and no flush) and no second map.
   #index = new Map<string, unknown>()
   #indexTombs = 0
-  // Expiry by key, so TTL checks need no position (and no flush). Invariant: exactly the
-  // present keys whose expiresAt is non-zero, with it; its size is the expiring count.
-  #exp = new Map<string, number>()
+  // Invariant: the number of Expiring boxes in #index (the inherited field serves views).
+  #expiring = 0
   // Writes and deletes wait here, unsorted, until something needs order or positions: a
   // bulk of them then costs one sort + merge instead of a splice each. Overlaps the chunks;
   // the last entry of a key wins; a TOMBSTONE value removes the key. Invariant: fewer than
@@ -338,7 +351,7 @@ export class Memtable extends Table {
     vals: unknown[],
     vers: number[],
     exps: number[] | null,
-    options: { chunkSize?: number; sortedChecked?: boolean } = {},
+    options: { chunkSize?: number; pendingLimit?: number; sortedChecked?: boolean } = {},
   ): Memtable {
     const mt = new Memtable(options)
     const load = mt.#load
@@ -348,21 +361,28 @@ export class Memtable extends Table {
         if (!((keys[i - 1] as string) < (keys[i] as string))) throw new RangeError('fromSorted needs strictly ascending keys')
       }
     }
-    const exp = mt.#exp
-    if (exps !== null) {
-      for (let i = 0; i < exps.length; i++) {
+    const index = mt.#index
+    let expiring = 0
+    if (exps === null) {
+      for (let i = 0; i < keys.length; i++) index.set(keys[i] as string, vals[i])
+    } else {
+      for (let i = 0; i < keys.length; i++) {
         const e = exps[i] as number
-        if (e !== 0) exp.set(keys[i] as string, e)
+        if (e === 0) index.set(keys[i] as string, vals[i])
+        else {
+          index.set(keys[i] as string, new Expiring(vals[i], e))
+          expiring++
+        }
       }
     }
     for (let start = 0; start < keys.length; start += load) {
       const end = Math.min(start + load, keys.length)
-      const e = exps === null || exp.size === 0 ? null : exps.slice(start, end)
+      const e = exps === null || expiring === 0 ? null : exps.slice(start, end)
       mt.chunks.push(new Chunk(keys.slice(start, end), vals.slice(start, end), vers.slice(start, end), e, 0))
       mt.maxes.push(keys[end - 1] as string)
     }
     mt.count = keys.length
-    for (let i = 0; i < keys.length; i++) mt.#index.set(keys[i] as string, vals[i])
+    mt.#expiring = expiring
     return mt
   }
 
@@ -373,6 +393,7 @@ export class Memtable extends Table {
 
   override get(key: string): unknown {
     const v = this.#index.get(key)
+    if (v instanceof Expiring) return v.value
     return v === TOMBSTONE ? undefined : v
   }
 
@@ -387,14 +408,20 @@ export class Memtable extends Table {
     return this.#pendKeys.length
   }
 
-  /** Every present key with an expiry, with it ([key, expiresAt]), in no particular order. */
-  expiries(): IterableIterator<[string, number]> {
-    return this.#exp.entries()
+  /**
+   * Every present key with an expiry, with it ([key, expiresAt]), in no particular order.
+   * O(size): it walks the whole index (checks and tests; the expiry heap keeps its own list).
+   */
+  *expiries(): IterableIterator<[string, number]> {
+    if (this.#expiring === 0) return
+    for (const [key, v] of this.#index) if (v instanceof Expiring) yield [key, v.expiresAt]
   }
 
   /** Expiry of `key` in ms, 0 when it has none or is absent. O(1) expected, no flush. */
   expiresAtOf(key: string): number {
-    return this.#exp.size === 0 ? 0 : (this.#exp.get(key) ?? 0)
+    if (this.#expiring === 0) return 0
+    const v = this.#index.get(key)
+    return v instanceof Expiring ? v.expiresAt : 0
   }
 
   /**
@@ -403,23 +430,41 @@ export class Memtable extends Table {
    */
   set(key: string, value: unknown, version: number, expiresAt: number): boolean {
     this.#touch()
-    const index = this.#index
-    let isNew: boolean
-    if (this.#indexTombs === 0) {
-      const before = index.size
-      index.set(key, value)
-      isNew = index.size !== before
-    } else {
-      const old = index.get(key)
-      index.set(key, value)
-      isNew = old === undefined || old === TOMBSTONE
-      if (old === TOMBSTONE) this.#indexTombs--
-    }
+    const isNew = this.#indexPut(key, value, expiresAt)
     if (isNew) this.count++
-    if (expiresAt !== 0) this.#exp.set(key, expiresAt)
-    else if (this.#exp.size !== 0) this.#exp.delete(key)
     this.#pend(key, value, version, expiresAt)
     return isNew
+  }
+
+  /** Point `key` at `value` (boxed with `expiresAt` when non-zero) in the index; true when it was absent. */
+  #indexPut(key: string, value: unknown, expiresAt: number): boolean {
+    const index = this.#index
+    if (expiresAt === 0 && this.#expiring === 0 && this.#indexTombs === 0) {
+      // The hot path without TTLs: one probe, the size tells whether the key was new.
+      const before = index.size
+      index.set(key, value)
+      return index.size !== before
+    }
+    const old = index.get(key)
+    if (old instanceof Expiring) {
+      if (expiresAt !== 0) {
+        old.value = value
+        old.expiresAt = expiresAt
+        return false
+      }
+      this.#expiring--
+      index.set(key, value)
+      return false
+    }
+    if (expiresAt !== 0) {
+      index.set(key, new Expiring(value, expiresAt))
+      this.#expiring++
+    } else index.set(key, value)
+    if (old === TOMBSTONE) {
+      this.#indexTombs--
+      return true
+    }
+    return old === undefined
   }
 
   /** Remove `key`; true when it was there. O(1) expected, like {@link Memtable.set}. */
@@ -430,7 +475,7 @@ export class Memtable extends Table {
     index.set(key, TOMBSTONE)
     this.#indexTombs++
     this.#touch()
-    if (this.#exp.size !== 0) this.#exp.delete(key)
+    if (old instanceof Expiring) this.#expiring--
     this.count--
     this.#pend(key, TOMBSTONE, 0, 0)
     // Deleted keys held in the index cost memory and slow its growth: apply them in bulk.
@@ -643,7 +688,7 @@ export class Memtable extends Table {
 
   /** Entries with an expiry; exact and O(1), pending writes included. */
   override get expiringCount(): number {
-    return this.#exp.size
+    return this.#expiring
   }
 
   override indexOf(key: string): number {
@@ -671,10 +716,7 @@ export class Memtable extends Table {
     c.vals[i] = value
     c.vers[i] = version
     this.#setExp(c, i, expiresAt)
-    const key = c.keys[i] as string
-    this.#index.set(key, value)
-    if (expiresAt !== 0) this.#exp.set(key, expiresAt)
-    else if (this.#exp.size !== 0) this.#exp.delete(key)
+    this.#indexPut(c.keys[i] as string, value, expiresAt)
   }
 
   /**
@@ -709,7 +751,7 @@ export class Memtable extends Table {
     this.count = 0
     this.#index = new Map()
     this.#indexTombs = 0
-    this.#exp = new Map()
+    this.#expiring = 0
     this.#pendKeys = []
     this.#pendVals = []
     this.#pendVers = []
@@ -723,7 +765,7 @@ export class Memtable extends Table {
   view(): MemtableView {
     if (this.#pendKeys.length !== 0) this.#flush()
     if (this.#view === undefined) {
-      this.#view = new MemtableView(this.chunks.slice(), this.maxes.slice(), this.count, this.#exp.size)
+      this.#view = new MemtableView(this.chunks.slice(), this.maxes.slice(), this.count, this.#expiring)
       this.#epoch++
     }
     return this.#view

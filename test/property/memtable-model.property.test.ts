@@ -34,7 +34,7 @@ const key = fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', '\uffff', 'é'
 const op = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant('set' as const), key, value: fc.integer(), exp: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 })) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('del' as const), key }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('setAt' as const), key, value: fc.integer() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('setAt' as const), key, value: fc.integer(), exp: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 })) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('view' as const) }) },
   // An ordered read applies the pending writes and deletes mid-sequence.
   { weight: 1, arbitrary: fc.record({ t: fc.constant('ordered' as const), key }) },
@@ -47,16 +47,26 @@ const bounds = fc.record(
 
 describe('Memtable model', () => {
   it('matches a sorted Map through sets, deletes, clears and views at every step', () => {
+    const prefillExp = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }))
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 40 }), fc.uniqueArray(key, { maxLength: 150 }), fc.array(op, { maxLength: 120 }), fc.array(bounds, { maxLength: 4 }), (chunkSize, pendingLimit, prefill, ops, ranges) => {
-        const mt = new Memtable({ chunkSize, pendingLimit })
+      fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 40 }), fc.uniqueArray(fc.tuple(key, prefillExp), { maxLength: 150, selector: (e) => e[0] }), fc.boolean(), fc.array(op, { maxLength: 120 }), fc.array(bounds, { maxLength: 4 }), (chunkSize, pendingLimit, prefill, bulk, ops, ranges) => {
         const model = new Map<string, Row>()
         const views: { view: MemtableReader; rows: Row[] }[] = []
         let version = 0
-        // A sorted base, so later inserts take both paths: one by one and bulk merge.
-        for (const k of prefill) {
-          mt.set(k, -1, ++version, 0)
-          model.set(k, [k, -1, version, 0])
+        // A sorted base, so later inserts take both paths: one by one and bulk merge. Built
+        // either by writes or in one piece from sorted arrays (open from a snapshot).
+        let mt = new Memtable({ chunkSize, pendingLimit })
+        if (bulk) {
+          const sorted = [...prefill].sort((a, b) => (a[0] < b[0] ? -1 : 1))
+          const exps = sorted.map((e) => e[1])
+          mt = Memtable.fromSorted(sorted.map((e) => e[0]), sorted.map(() => -1), sorted.map(() => 1), exps.some((e) => e !== 0) ? exps : null, { chunkSize, pendingLimit })
+          for (const [k, exp] of sorted) model.set(k, [k, -1, 1, exp])
+          version = 1
+        } else {
+          for (const [k, exp] of prefill) {
+            mt.set(k, -1, ++version, exp)
+            model.set(k, [k, -1, version, exp])
+          }
         }
         if (prefill.length > 0) views.push({ view: mt.view(), rows: sortedRows(model) })
         for (const o of ops) {
@@ -76,8 +86,8 @@ describe('Memtable model', () => {
               const row = model.get(o.key)
               expect(pos >= 0).toBe(row !== undefined)
               if (row !== undefined) {
-                mt.setAt(pos, o.value, version, row[3])
-                model.set(o.key, [o.key, o.value, version, row[3]])
+                mt.setAt(pos, o.value, version, o.exp)
+                model.set(o.key, [o.key, o.value, version, o.exp])
               }
               break
             }

@@ -157,4 +157,27 @@ describe('expiry heap size under rewrites', () => {
     expect(ks.table.size).toBe(1)
     expect(ks.expiryHeapSize).toBe(0)
   })
+
+  it('stays bounded when few of many keys expire, rebuilding from its own entries (one per key, repeats dropped)', () => {
+    const clock = new FakeClock()
+    const ks = new Keyspace(clock)
+    let seq = 0
+    for (let i = 0; i < 5000; i++) ks.apply({ t: 'set', key: `p${i}`, value: 'v', expiresAt: 0 }, ++seq)
+    const end = clock.now() + 60_000
+    // 10 keys with a TTL among 5,010: odd ones rewritten with the same expiry every round, so
+    // their stale entries look live; a rebuild must keep one per key or the heap never shrinks.
+    for (let round = 0; round < 2000; round++) {
+      for (let i = 0; i < 10; i++) ks.apply({ t: 'set', key: `k${i}`, value: 'v', expiresAt: i % 2 === 1 ? end : end - 1999 + round }, ++seq)
+      expect(ks.expiryHeapSize).toBeLessThanOrEqual(2 * 10 + 1024 + 1)
+    }
+    ks.apply({ t: 'set', key: 'k0', value: 'kept', expiresAt: 0 }, ++seq)
+    expect(ks.table.expiringCount).toBe(9)
+    clock.advance(60_000 - 1)
+    expect(ks.purgeExpired(Infinity)).toBe(0)
+    clock.advance(1)
+    expect(ks.purgeExpired(Infinity)).toBe(9)
+    expect(ks.table.size).toBe(5001)
+    expect(ks.table.get('k0')).toBe('kept')
+    expect(ks.expiryHeapSize).toBe(0)
+  })
 })
