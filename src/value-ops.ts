@@ -31,9 +31,11 @@ export class ValueOps<V> {
   /** The live plain value at `key`. @throws {@link StoreError} `KV_WRONG_TYPE` for a list or hash. */
   get(key: string): V | undefined {
     const mt = this.#ks.table
-    const v = mt.get(key)
-    if (v === undefined || (mt.expiringCount > 0 && this.#ks.isExpired(key))) return undefined
-    if (this.#slidingTtlMs > 0 && mt.expiringCount > 0) this.#slide(key)
+    const ttl = mt.expiringCount !== 0
+    // One hash probe either way: with TTLs about, the index entry carries the expiry.
+    const v = ttl ? mt.getUnexpired(key, this.#ks.now()) : mt.get(key)
+    if (v === undefined) return undefined
+    if (ttl && this.#slidingTtlMs > 0) this.#slide(key)
     if (typeof v === 'object' && v !== null && isCollection(v)) throw wrongType(key, 'a plain value')
     this.#ks.touch(key)
     return copyOut<V>(v)

@@ -109,13 +109,19 @@ describe('Memtable model', () => {
           }
           expect(mt.size).toBe(model.size)
           expect(mt.pendingWrites).toBeLessThan(Math.max(pendingLimit, mt.size + 1))
-          // Key-addressed reads answer from the hash index and the expiry map, pending
+          // Key-addressed reads answer from the hash index (expiries included), pending
           // writes and deletes included, without applying them.
           if ('key' in o) {
             const row = model.get(o.key)
             expect(mt.get(o.key)).toBe(row?.[1])
             expect(mt.has(o.key)).toBe(row !== undefined)
             expect(mt.expiresAtOf(o.key)).toBe(row?.[3] ?? 0)
+            // Live at the last millisecond before its expiry, gone at the expiry itself.
+            const exp = row?.[3] ?? 0
+            for (const now of [exp - 1, exp]) {
+              const live = row !== undefined && (exp === 0 || exp > now)
+              expect(mt.getUnexpired(o.key, now)).toBe(live ? row[1] : undefined)
+            }
           }
           let expiring = 0
           for (const r of model.values()) if (r[3] !== 0) expiring++
