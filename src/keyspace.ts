@@ -281,12 +281,12 @@ export class Keyspace {
 
   /** Remove `key` with its account and stamp; false when it was absent. */
   #remove(key: string): boolean {
-    const v = this.#mt.get(key)
+    const v = this.#mt.take(key)
     if (v === undefined) return false
     this.#bytes -= this.#bytesOf(key, v)
     if (typeof v === 'object' && v !== null && isCollection(v)) this.#collectionBytes.delete(key)
     this.#access?.forget(key)
-    return this.#mt.delete(key)
+    return true
   }
 
   /** Replace the whole table (open from a snapshot, load). Keys already expired are dropped. */

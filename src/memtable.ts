@@ -479,18 +479,30 @@ export class Memtable extends Table {
 
   /** Remove `key`; true when it was there. O(1) expected, like {@link Memtable.set}. */
   delete(key: string): boolean {
+    return this.take(key) !== undefined
+  }
+
+  /**
+   * Remove `key` and return the value it held (expired or not), or undefined when absent:
+   * `get` and `delete` in one hash probe. O(1) expected, like {@link Memtable.set}.
+   */
+  take(key: string): unknown {
     const index = this.#index
     const old = index.get(key)
-    if (old === undefined || old === TOMBSTONE) return false
+    if (old === undefined || old === TOMBSTONE) return undefined
     index.set(key, TOMBSTONE)
     this.#indexTombs++
     this.#touch()
-    if (old instanceof Expiring) this.#expiring--
+    let value: unknown = old
+    if (old instanceof Expiring) {
+      this.#expiring--
+      value = old.value
+    }
     this.count--
     this.#pend(key, TOMBSTONE, 0, 0)
     // Deleted keys held in the index cost memory and slow its growth: apply them in bulk.
     if (this.#indexTombs >= this.#pendingLimit) this.#flush()
-    return true
+    return value
   }
 
   #pend(key: string, value: unknown, version: number, expiresAt: number): void {

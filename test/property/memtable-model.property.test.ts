@@ -34,6 +34,7 @@ const key = fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', '\uffff', 'é'
 const op = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant('set' as const), key, value: fc.integer(), exp: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 })) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('del' as const), key }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('take' as const), key }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('setAt' as const), key, value: fc.integer(), exp: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 })) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('view' as const) }) },
   // An ordered read applies the pending writes and deletes mid-sequence.
@@ -81,6 +82,13 @@ describe('Memtable model', () => {
             case 'del':
               expect(mt.delete(o.key)).toBe(model.delete(o.key))
               break
+            case 'take': {
+              // The value the key held, expired or not (the table keeps no clock).
+              const row = model.get(o.key)
+              expect(mt.take(o.key)).toBe(row === undefined ? undefined : row[1])
+              model.delete(o.key)
+              break
+            }
             case 'setAt': {
               const pos = mt.indexOf(o.key)
               const row = model.get(o.key)
