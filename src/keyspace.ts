@@ -323,7 +323,7 @@ export class Keyspace {
   /** Whether `key` is present and not expired. O(1) expected. */
   isLive(key: string): boolean {
     const mt = this.#mt
-    return mt.has(key) && (mt.expiringCount === 0 || !this.isExpired(key))
+    return mt.expiringCount === 0 ? mt.has(key) : mt.hasUnexpired(key, this.#clock.now())
   }
 
   /** Whether `key` has an expiry that has passed (false when absent). O(1) expected. */

@@ -407,6 +407,13 @@ export class Memtable extends Table {
     return v === TOMBSTONE ? undefined : v
   }
 
+  /** Whether `key` is present and not expired at `now` (ms): `has` plus an expiry check in one hash probe. */
+  hasUnexpired(key: string, now: number): boolean {
+    const v = this.#index.get(key)
+    if (v instanceof Expiring) return v.expiresAt > now
+    return v !== undefined && v !== TOMBSTONE
+  }
+
   /** Whether `key` is present, O(1) expected. */
   has(key: string): boolean {
     const v = this.#index.get(key)

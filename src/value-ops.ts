@@ -60,8 +60,7 @@ export class ValueOps<V> {
 
   /** Whether a live key of any type exists. */
   has(key: string): boolean {
-    const mt = this.#ks.table
-    return mt.has(key) && (mt.expiringCount === 0 || !this.#ks.isExpired(key))
+    return this.#ks.isLive(key)
   }
 
   type(key: string): KeyType | undefined {

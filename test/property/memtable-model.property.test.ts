@@ -129,6 +129,7 @@ describe('Memtable model', () => {
             for (const now of [exp - 1, exp]) {
               const live = row !== undefined && (exp === 0 || exp > now)
               expect(mt.getUnexpired(o.key, now)).toBe(live ? row[1] : undefined)
+              expect(mt.hasUnexpired(o.key, now)).toBe(live)
             }
           }
           let expiring = 0
