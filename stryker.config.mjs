@@ -31,6 +31,11 @@ const config = {
   checkers: process.env.STRYKER_TS_CHECKER === '0' ? [] : ['typescript'],
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  // Static mutants (module-level code, run once at import) cannot be switched per test:
+  // each one reruns every test file. In a run of dir-lock + recovery they were 31 % of the
+  // mutants and 94 % of the estimated time. They are reported as Ignored;
+  // `--ignoreStatic false` runs them.
+  ignoreStatic: true,
   // Busy shared machines: allow slow (not endless) mutants some slack before "Timeout".
   timeoutMS: 10_000,
   reporters: ['clear-text', 'progress', 'html', 'json'],
