@@ -1,0 +1,164 @@
+// recoverDirectory: what mutation testing found unpinned by wal-recovery.test.ts (see
+// docs/mutation/recovery-survivors.txt). First the two data-loss guards of the base
+// snapshot: a damaged newest snapshot may fall back to an older one only while the WAL
+// still covers everything after it, and a WAL that starts after the usable snapshot is
+// corruption (salvage excepted).
+import { describe, expect, it } from 'vitest'
+import { ByteWriter } from '../../src/codec/bytes.js'
+import { encodeOps, RECORD_OPS, type Op } from '../../src/codec/ops.js'
+import { StoreError } from '../../src/errors.js'
+import type { Memtable } from '../../src/memtable.js'
+import type { RecoveryMode } from '../../src/options.js'
+import { recoverDirectory, type RecoveryParams } from '../../src/recovery.js'
+import { SnapshotCatalog, snapshotName } from '../../src/snapshot/catalog.js'
+import { segmentPath } from '../../src/wal/segments.js'
+import { WalWriter } from '../../src/wal/writer.js'
+import { MemFs } from '../helpers/mem-fs.js'
+
+const DIR = '/db'
+const SALT = 0x5eed5a17
+
+function newFs(): MemFs {
+  const fs = new MemFs()
+  fs.mkdir(DIR)
+  fs.syncAll()
+  return fs
+}
+
+function payload(ops: Op[]): Uint8Array {
+  const w = new ByteWriter()
+  encodeOps(ops, w)
+  return new Uint8Array(w.finish())
+}
+
+const set = (key: string, value: unknown): Op => ({ t: 'set', key, value, expiresAt: 0 })
+
+/** Segment `segment` holding records baseSeq+1 .. baseSeq+values.length, one set each. */
+async function writeSegment(fs: MemFs, segment: number, baseSeq: number, values: string[]): Promise<void> {
+  const w = await WalWriter.create(fs, DIR, segment, baseSeq, { sync: 'never', newSalt: () => SALT })
+  for (let i = 0; i < values.length; i++) await w.append(baseSeq + i + 1, RECORD_OPS, payload([set(values[i] as string, i)]))
+  await w.close()
+}
+
+/** A binary snapshot at `seq` holding `keys` (value = key). */
+async function writeSnapshot(fs: MemFs, seq: number, keys: string[]): Promise<string> {
+  const entries = [...keys].sort().map((key) => ({ key, value: key, expiresAt: 0, version: seq }))
+  const { path } = await new SnapshotCatalog(fs, DIR).write('binary', { seq, timestamp: 0, count: entries.length }, entries)
+  return path
+}
+
+function damage(fs: MemFs, path: string): void {
+  const bytes = fs.readFile(path)
+  bytes[bytes.length - 6] = (bytes[bytes.length - 6] as number) ^ 0xff
+  fs.putFile(path, bytes)
+}
+
+function params(fs: MemFs, mode: RecoveryMode, state: Map<string, unknown>): RecoveryParams {
+  return {
+    fs,
+    dir: DIR,
+    mode,
+    sync: 'never',
+    onProgress: () => {},
+    loadSnapshot: (mt: Memtable) => {
+      state.clear()
+      mt.forEach({}, (k, v) => void state.set(k, v))
+    },
+    applyOps: (ops: Op[]) => {
+      for (const op of ops) if (op.t === 'set') state.set(op.key, op.value)
+    },
+  }
+}
+
+async function open(fs: MemFs, mode: RecoveryMode = 'strict'): Promise<{ state: Map<string, unknown>; snapshotSeq: number; skipped: string[]; lastSeq: number }> {
+  const state = new Map<string, unknown>()
+  const rec = await recoverDirectory(params(fs, mode, state))
+  await rec.writer.close()
+  return { state, snapshotSeq: rec.stats.snapshotSeq, skipped: rec.stats.skippedSnapshots, lastSeq: rec.lastSeq }
+}
+
+async function refusal(fs: MemFs, mode: RecoveryMode = 'strict'): Promise<StoreError> {
+  try {
+    await recoverDirectory(params(fs, mode, new Map()))
+  } catch (err) {
+    if (err instanceof StoreError) return err
+    throw err
+  }
+  throw new Error('recovery succeeded')
+}
+
+describe('a damaged newest snapshot', () => {
+  it('falls back to the older snapshot when the WAL still covers everything after it', async () => {
+    const fs = newFs()
+    await writeSnapshot(fs, 2, ['a', 'b'])
+    await writeSegment(fs, 1, 2, ['c', 'd']) // records 3 and 4: the WAL starts at the older base
+    damage(fs, await writeSnapshot(fs, 4, ['a', 'b', 'c', 'd']))
+    for (const mode of ['strict', 'point-in-time', 'salvage'] as const) {
+      const got = await open(fs, mode)
+      expect(got.snapshotSeq).toBe(2)
+      expect(got.skipped).toEqual([snapshotName(4, 'binary')])
+      expect(Object.fromEntries(got.state)).toEqual({ a: 'a', b: 'b', c: 0, d: 1 })
+      expect(got.lastSeq).toBe(4)
+    }
+  })
+
+  it('refuses to open when the WAL starts after the older snapshot (records 3..4 would be lost)', async () => {
+    const fs = newFs()
+    await writeSnapshot(fs, 2, ['a', 'b'])
+    await writeSegment(fs, 2, 4, ['e']) // compacted: only record 5 is left
+    const damaged = await writeSnapshot(fs, 4, ['a', 'b', 'c', 'd'])
+    damage(fs, damaged)
+    for (const mode of ['strict', 'point-in-time', 'salvage'] as const) {
+      const err = await refusal(fs, mode)
+      expect(err.code).toBe('KV_CORRUPT')
+      expect(err.message).toBe(`snapshot ${snapshotName(4, 'binary')} is damaged and the WAL no longer covers an older state (opening would lose data)`)
+    }
+  })
+
+  it('refuses to open when it is the only snapshot and no WAL is left at all', async () => {
+    const fs = newFs()
+    damage(fs, await writeSnapshot(fs, 4, ['a', 'b']))
+    const err = await refusal(fs)
+    expect(err.code).toBe('KV_CORRUPT')
+    expect(err.message).toContain(`snapshot ${snapshotName(4, 'binary')} is damaged`)
+  })
+
+  it('opens on the snapshot when the WAL starts exactly at its seq', async () => {
+    const fs = newFs()
+    await writeSnapshot(fs, 2, ['a', 'b'])
+    await writeSegment(fs, 2, 2, ['c'])
+    const got = await open(fs)
+    expect(got.snapshotSeq).toBe(2)
+    expect(got.skipped).toEqual([])
+    expect(Object.fromEntries(got.state)).toEqual({ a: 'a', b: 'b', c: 0 })
+  })
+})
+
+describe('a WAL that starts after the usable snapshot', () => {
+  it('is corruption naming the first segment, offset 0 and the seqs, in strict and point-in-time modes', async () => {
+    const fs = newFs()
+    await writeSnapshot(fs, 2, ['a'])
+    await writeSegment(fs, 3, 5, ['f']) // records 3..5 are gone
+    for (const mode of ['strict', 'point-in-time'] as const) {
+      const err = await refusal(fs, mode)
+      expect(err.code).toBe('KV_CORRUPT')
+      expect(err.message).toBe(`${segmentPath(DIR, 3)} at offset 0: WAL starts after seq 5 but the newest usable snapshot covers only up to 2 (last good seq 2)`)
+    }
+  })
+
+  it('is corruption with no snapshot at all (covers up to 0)', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 2, 1, ['b'])
+    const err = await refusal(fs)
+    expect(err.message).toBe(`${segmentPath(DIR, 2)} at offset 0: WAL starts after seq 1 but the newest usable snapshot covers only up to 0 (last good seq 0)`)
+  })
+
+  it('salvage opens anyway with what is there', async () => {
+    const fs = newFs()
+    await writeSnapshot(fs, 2, ['a'])
+    await writeSegment(fs, 3, 5, ['f'])
+    const got = await open(fs, 'salvage')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 'a', f: 0 })
+    expect(got.lastSeq).toBe(6)
+  })
+})
