@@ -11,6 +11,7 @@ import type { Memtable } from '../../src/memtable.js'
 import type { RecoveryMode } from '../../src/options.js'
 import { recoverDirectory, type RecoveryParams } from '../../src/recovery.js'
 import { SnapshotCatalog, snapshotName } from '../../src/snapshot/catalog.js'
+import { SEGMENT_HEADER_SIZE } from '../../src/wal/format.js'
 import { segmentPath } from '../../src/wal/segments.js'
 import { WalWriter } from '../../src/wal/writer.js'
 import { MemFs } from '../helpers/mem-fs.js'
@@ -160,5 +161,83 @@ describe('a WAL that starts after the usable snapshot', () => {
     const got = await open(fs, 'salvage')
     expect(Object.fromEntries(got.state)).toEqual({ a: 'a', f: 0 })
     expect(got.lastSeq).toBe(6)
+  })
+})
+
+/** Recovery stats and the writer's segment after opening `fs` (the writer is closed). */
+async function openStats(fs: MemFs, mode: RecoveryMode = 'strict'): Promise<{ state: Map<string, unknown>; stats: Awaited<ReturnType<typeof recoverDirectory>>['stats']; segment: number }> {
+  const state = new Map<string, unknown>()
+  const rec = await recoverDirectory(params(fs, mode, state))
+  const segment = rec.writer.segment
+  await rec.writer.close()
+  return { state, stats: rec.stats, segment }
+}
+
+describe('the last segment torn while it was created (no valid header)', () => {
+  const base = async (tail: Uint8Array): Promise<MemFs> => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b'])
+    fs.putFile(segmentPath(DIR, 2), tail)
+    return fs
+  }
+
+  it('a short, non-zero header: the segment is dropped, its bytes kept in a copy, counted as cut', async () => {
+    const fs = await base(new Uint8Array(10).fill(0x5a))
+    const got = await openStats(fs)
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+    expect(got.stats.brokenFiles).toEqual(['wal-0000000002.log.broken-0'])
+    expect(got.stats.truncatedTailBytes).toBe(10)
+    expect(got.stats.corruption).toBeUndefined()
+    expect([...fs.readFile(`${DIR}/wal-0000000002.log.broken-0`)]).toEqual(new Array(10).fill(0x5a))
+    expect(got.stats.lastSeq).toBe(2)
+  })
+
+  it('an all-zero header: dropped without a copy', async () => {
+    const fs = await base(new Uint8Array(SEGMENT_HEADER_SIZE + 8))
+    const got = await openStats(fs)
+    expect(got.stats.brokenFiles).toEqual([])
+    expect(got.stats.truncatedTailBytes).toBe(SEGMENT_HEADER_SIZE + 8)
+    expect(fs.readdir(DIR).filter((n) => n.includes('broken'))).toEqual([])
+  })
+
+  it('an empty file: dropped without a copy, nothing counted', async () => {
+    const fs = await base(new Uint8Array(0))
+    const got = await openStats(fs)
+    expect(got.stats.brokenFiles).toEqual([])
+    expect(got.stats.truncatedTailBytes).toBe(0)
+    expect(got.stats.lastSeq).toBe(2)
+  })
+
+  it('a whole header of garbage is a torn creation too: dropped, its bytes kept', async () => {
+    const fs = await base(new Uint8Array(SEGMENT_HEADER_SIZE).fill(0x5a))
+    const got = await openStats(fs)
+    expect(got.stats.brokenFiles).toEqual(['wal-0000000002.log.broken-0'])
+    expect(got.stats.truncatedTailBytes).toBe(SEGMENT_HEADER_SIZE)
+    expect(got.stats.corruption).toBeUndefined()
+  })
+})
+
+describe('an empty last segment', () => {
+  it('started past the last record (a load that crashed before its snapshot) is dropped, no copy kept', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b'])
+    await writeSegment(fs, 2, 10, [])
+    const got = await openStats(fs)
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+    expect(got.stats.brokenFiles).toEqual([])
+    expect(got.stats.corruption).toBeUndefined()
+    expect(got.stats.lastSeq).toBe(2)
+    expect(got.segment).toBe(3)
+    expect(fs.readdir(DIR).filter((n) => n.startsWith('wal-2') || n === 'wal-0000000002.log')).toEqual([])
+  })
+
+  it('started right at the last record (a fresh rotation) is kept and appended to', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b'])
+    await writeSegment(fs, 2, 2, [])
+    const got = await openStats(fs)
+    expect(got.segment).toBe(2)
+    expect(got.stats.lastSeq).toBe(2)
+    expect(fs.readdir(DIR)).toContain('wal-0000000002.log')
   })
 })
