@@ -241,3 +241,71 @@ describe('an empty last segment', () => {
     expect(fs.readdir(DIR)).toContain('wal-0000000002.log')
   })
 })
+
+describe('sequence gaps and stale records', () => {
+  /** Segment 1: records 1..2 (a, b); segment 2 starts at base 3 with record 4 (d): record 3 is missing. */
+  const gapped = async (): Promise<MemFs> => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b'])
+    await writeSegment(fs, 2, 3, ['d'])
+    return fs
+  }
+
+  it('strict: a gap is corruption naming the record, what was expected and the last good seq', async () => {
+    const err = await refusal(await gapped())
+    expect(err.code).toBe('KV_CORRUPT')
+    expect(err.message).toBe(`${segmentPath(DIR, 2)} at offset ${SEGMENT_HEADER_SIZE}: sequence gap: expected 3, found 4 (last good seq 2)`)
+  })
+
+  it('point-in-time: keeps what came before the gap, cuts the segment there, appends to a new one', async () => {
+    const fs = await gapped()
+    const size = fs.readFile(segmentPath(DIR, 2)).length
+    const got = await openStats(fs, 'point-in-time')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+    expect(got.stats.lastSeq).toBe(2)
+    expect(got.stats.records).toBe(2)
+    expect(got.stats.corruption).toEqual({ file: segmentPath(DIR, 2), offset: SEGMENT_HEADER_SIZE, reason: 'sequence gap: expected 3, found 4', lastGoodSeq: 2 })
+    expect(got.stats.truncatedTailBytes).toBe(size - SEGMENT_HEADER_SIZE)
+    expect(got.stats.brokenFiles).toEqual([`wal-0000000002.log.broken-${SEGMENT_HEADER_SIZE}`])
+    expect(fs.readFile(segmentPath(DIR, 2)).length).toBe(SEGMENT_HEADER_SIZE)
+    expect(got.segment).toBe(3)
+  })
+
+  it('salvage: replays across the gap', async () => {
+    const got = await openStats(await gapped(), 'salvage')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, d: 0 })
+    expect(got.stats.lastSeq).toBe(4)
+    expect(got.stats.records).toBe(3)
+  })
+
+  it('salvage: a record whose seq was replayed already is skipped, and said so', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b', 'c'])
+    await writeSegment(fs, 2, 1, ['x']) // record 2 again, with other contents
+    const got = await openStats(fs, 'salvage')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, c: 2 })
+    expect(got.stats.records).toBe(3)
+    expect(got.stats.corruption).toEqual({ file: segmentPath(DIR, 2), offset: SEGMENT_HEADER_SIZE, reason: 'sequence 2 after 3 was replayed already', lastGoodSeq: 3 })
+  })
+})
+
+describe('records the snapshot covers', () => {
+  it('are not replayed over it', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b', 'c']) // records 1..3 set a=0, b=1, c=2
+    await writeSnapshot(fs, 2, ['a', 'b']) // covers 1..2, with other values
+    const got = await openStats(fs)
+    expect(Object.fromEntries(got.state)).toEqual({ a: 'a', b: 'b', c: 2 })
+    expect(got.stats.records).toBe(1)
+    expect(got.stats.lastSeq).toBe(3)
+  })
+
+  it('salvage skips a record with the seq just replayed (not only older ones)', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b', 'c'])
+    await writeSegment(fs, 2, 2, ['x']) // record 3 again
+    const got = await openStats(fs, 'salvage')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, c: 2 })
+    expect(got.stats.corruption?.reason).toBe('sequence 3 after 3 was replayed already')
+  })
+})
