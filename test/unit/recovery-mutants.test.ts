@@ -12,6 +12,7 @@ import type { RecoveryMode } from '../../src/options.js'
 import { recoverDirectory, type RecoveryParams } from '../../src/recovery.js'
 import { SnapshotCatalog, snapshotName } from '../../src/snapshot/catalog.js'
 import { SEGMENT_HEADER_SIZE } from '../../src/wal/format.js'
+import { scanWal } from '../../src/wal/reader.js'
 import { segmentPath } from '../../src/wal/segments.js'
 import { WalWriter } from '../../src/wal/writer.js'
 import { MemFs } from '../helpers/mem-fs.js'
@@ -307,5 +308,48 @@ describe('records the snapshot covers', () => {
     const got = await openStats(fs, 'salvage')
     expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, c: 2 })
     expect(got.stats.corruption?.reason).toBe('sequence 3 after 3 was replayed already')
+  })
+})
+
+describe('a record that does not decode, in the middle of the last segment', () => {
+  /** Segment 1: records 1 (a), 2 (b), 3 (type `type`, payload `bad`), 4 (d). Returns record 3's offset. */
+  const damaged = async (type = RECORD_OPS, bad: Uint8Array = new Uint8Array([0xff, 0xff, 0xff])): Promise<{ fs: MemFs; at: number; size: number }> => {
+    const fs = newFs()
+    const w = await WalWriter.create(fs, DIR, 1, 0, { sync: 'never', newSalt: () => SALT })
+    await w.append(1, RECORD_OPS, payload([set('a', 0)]))
+    await w.append(2, RECORD_OPS, payload([set('b', 1)]))
+    await w.append(3, type, bad)
+    await w.append(4, RECORD_OPS, payload([set('d', 3)]))
+    await w.close()
+    const offsets: number[] = []
+    scanWal(fs, DIR, (r) => void offsets.push(r.offset), { mode: 'salvage' })
+    return { fs, at: offsets[2] as number, size: fs.readFile(segmentPath(DIR, 1)).length }
+  }
+
+  it('point-in-time: cut at the record, the file keeps its own chain, so appends go on in the same segment', async () => {
+    const { fs, at, size } = await damaged()
+    const got = await openStats(fs, 'point-in-time')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+    expect(got.stats.corruption).toMatchObject({ file: segmentPath(DIR, 1), offset: at, lastGoodSeq: 2 })
+    expect(got.stats.corruption?.reason).toMatch(/^undecodable record: /)
+    expect(got.stats.truncatedTailBytes).toBe(size - at)
+    expect(got.stats.brokenFiles).toEqual([`wal-0000000001.log.broken-${at}`])
+    expect(fs.readFile(segmentPath(DIR, 1)).length).toBe(at)
+    expect(got.segment).toBe(1)
+    expect(got.stats.lastSeq).toBe(2)
+  })
+
+  it('strict: corruption at the record', async () => {
+    const { fs, at } = await damaged()
+    const err = await refusal(fs)
+    expect(err.message).toMatch(new RegExp(`^${segmentPath(DIR, 1)} at offset ${at}: undecodable record: .* \\(last good seq 2\\)$`))
+  })
+
+  it('an unknown record type is corruption too, and salvage skips it', async () => {
+    const { fs, at } = await damaged(99, payload([set('c', 2)]))
+    const err = await refusal(fs)
+    expect(err.message).toBe(`${segmentPath(DIR, 1)} at offset ${at}: unknown record type 99 (last good seq 2)`)
+    const got = await openStats(fs, 'salvage')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, d: 3 })
   })
 })
