@@ -4,8 +4,7 @@
 // still covers everything after it, and a WAL that starts after the usable snapshot is
 // corruption (salvage excepted).
 import { describe, expect, it } from 'vitest'
-import { ByteWriter } from '../../src/codec/bytes.js'
-import { encodeOps, RECORD_OPS, type Op } from '../../src/codec/ops.js'
+import { RECORD_OPS, type Op } from '../../src/codec/ops.js'
 import { StoreError } from '../../src/errors.js'
 import type { Memtable } from '../../src/memtable.js'
 import type { RecoveryMode } from '../../src/options.js'
@@ -16,22 +15,14 @@ import { scanWal } from '../../src/wal/reader.js'
 import { segmentPath } from '../../src/wal/segments.js'
 import { WalWriter } from '../../src/wal/writer.js'
 import { MemFs } from '../helpers/mem-fs.js'
+import { memDir, opsPayload } from '../helpers/wal-fixtures.js'
 
 const DIR = '/db'
 const SALT = 0x5eed5a17
 
-function newFs(): MemFs {
-  const fs = new MemFs()
-  fs.mkdir(DIR)
-  fs.syncAll()
-  return fs
-}
+const newFs = (): MemFs => memDir(DIR)
 
-function payload(ops: Op[]): Uint8Array {
-  const w = new ByteWriter()
-  encodeOps(ops, w)
-  return new Uint8Array(w.finish())
-}
+const payload = opsPayload
 
 const set = (key: string, value: unknown): Op => ({ t: 'set', key, value, expiresAt: 0 })
 

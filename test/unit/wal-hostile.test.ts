@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ByteWriter } from '../../src/codec/bytes.js'
-import { OpCode, encodeOps, type Op } from '../../src/codec/ops.js'
+import { OpCode, type Op } from '../../src/codec/ops.js'
 import { StoreError } from '../../src/errors.js'
 import type { Fs } from '../../src/fs/fs.js'
 import { nodeFs } from '../../src/fs/node-fs.js'
@@ -28,23 +28,14 @@ import { READ_CHUNK_BYTES, readSegment, scanSegment } from '../../src/wal/reader
 import { segmentFileName, segmentPath } from '../../src/wal/segments.js'
 import { WalWriter } from '../../src/wal/writer.js'
 import { MemFs } from '../helpers/mem-fs.js'
+import { memDir, opsPayload } from '../helpers/wal-fixtures.js'
 import { tmpDir } from '../helpers/tmp.js'
 
 const DIR = '/db'
 const SALT = 0x0badf00d
 
-function newFs(): MemFs {
-  const fs = new MemFs()
-  fs.mkdir(DIR)
-  fs.syncAll()
-  return fs
-}
+const newFs = (): MemFs => memDir(DIR)
 
-function opsPayload(ops: Op[]): Uint8Array {
-  const w = new ByteWriter()
-  encodeOps(ops, w)
-  return new Uint8Array(w.finish())
-}
 
 /** A DEL payload written by hand, so it can hold keys the encoder's callers never pass. */
 function delPayload(key: string): Uint8Array {

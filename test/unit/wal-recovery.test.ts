@@ -2,8 +2,7 @@
 // automatic rotation, records whose ops do not apply, and the salvage/append-position rules.
 import { basename } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ByteWriter } from '../../src/codec/bytes.js'
-import { encodeOps, type Op } from '../../src/codec/ops.js'
+import { type Op } from '../../src/codec/ops.js'
 import { KvList } from '../../src/collections.js'
 import { StoreError, isStoreError } from '../../src/errors.js'
 import type { Fs, FsStat, OpenFlags } from '../../src/fs/fs.js'
@@ -17,6 +16,7 @@ import { scanWal } from '../../src/wal/reader.js'
 import { segmentPath } from '../../src/wal/segments.js'
 import { WalWriter } from '../../src/wal/writer.js'
 import { MemFs } from '../helpers/mem-fs.js'
+import { memDir, opsPayload } from '../helpers/wal-fixtures.js'
 
 const DIR = '/db'
 const SALT = 0x5eed5a17
@@ -72,18 +72,9 @@ class Model {
   }
 }
 
-function newFs(): MemFs {
-  const fs = new MemFs()
-  fs.mkdir(DIR)
-  fs.syncAll()
-  return fs
-}
+const newFs = (): MemFs => memDir(DIR)
 
-function payload(ops: Op[]): Uint8Array {
-  const w = new ByteWriter()
-  encodeOps(ops, w)
-  return new Uint8Array(w.finish())
-}
+const payload = opsPayload
 
 const set = (key: string, value: unknown): Op => ({ t: 'set', key, value, expiresAt: 0 })
 

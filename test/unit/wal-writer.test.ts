@@ -11,16 +11,12 @@ import { WalWriter } from '../../src/wal/writer.js'
 import type { SyncPolicy } from '../../src/wal/writer.js'
 import { MemFs, POWER_LOSS_MODELS } from '../helpers/mem-fs.js'
 import type { CrashModel, FaultCode } from '../helpers/mem-fs.js'
+import { memDir } from '../helpers/wal-fixtures.js'
 
 const DIR = '/db'
 const SALT = 0x5eed5a17
 
-function newFs(): MemFs {
-  const fs = new MemFs()
-  fs.mkdir(DIR)
-  fs.syncAll()
-  return fs
-}
+const newFs = (): MemFs => memDir(DIR)
 
 function payloadFor(seq: number): Buffer {
   return Buffer.from(`record ${seq} `.repeat(1 + (seq % 5)))
