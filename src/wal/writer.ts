@@ -152,7 +152,7 @@ async function createSegmentFile(
 ): Promise<number> {
   let fd: number
   try {
-    fd = mode === undefined ? fs.open(path, 'wx') : fs.open(path, 'wx', mode)
+    fd = fs.open(path, 'wx', mode)
   } catch (err) {
     throw ioError('create', path, err)
   }

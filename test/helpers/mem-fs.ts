@@ -342,6 +342,10 @@ export class MemFs implements Fs {
     const h = this.#handle(fd, 'write')
     const fault = this.#begin('write', h.path, true)
     if (!h.writable) throw fsError('EBADF', 'write', h.path)
+    // Like fs.writeSync: a range outside the buffer is a caller bug, not a short write.
+    if (offset < 0 || length < 0 || offset + length > buf.byteLength) {
+      throw Object.assign(new RangeError(`write range [${offset}, ${offset + length}) is outside a ${buf.byteLength}-byte buffer`), { code: 'ERR_OUT_OF_RANGE' })
+    }
     let n = length
     if (fault !== undefined) {
       if (!(fault.shortWrite && length >= 2)) throw this.#faultError(fault, 'write', h.path)

@@ -3,7 +3,7 @@
 // snapshot: a damaged newest snapshot may fall back to an older one only while the WAL
 // still covers everything after it, and a WAL that starts after the usable snapshot is
 // corruption (salvage excepted).
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { RECORD_OPS, type Op } from '../../src/codec/ops.js'
 import { StoreError } from '../../src/errors.js'
 import type { Memtable } from '../../src/memtable.js'
@@ -157,12 +157,21 @@ describe('a WAL that starts after the usable snapshot', () => {
 })
 
 /** Recovery stats and the writer's segment after opening `fs` (the writer is closed). */
-async function openStats(fs: MemFs, mode: RecoveryMode = 'strict'): Promise<{ state: Map<string, unknown>; stats: Awaited<ReturnType<typeof recoverDirectory>>['stats']; segment: number }> {
+/** Ops issued on `fs` from op index `from`, as `op path` strings (paths relative to DIR). */
+const opsSince = (fs: MemFs, from: number): string[] => fs.log.slice(from).map((r) => `${r.op} ${r.path.replace(`${DIR}/`, '')}`)
+
+/** Recover `fs`; `ops` are the file changes recovery made (opens left out), before the writer is closed. */
+async function openStats(
+  fs: MemFs,
+  mode: RecoveryMode = 'strict',
+): Promise<{ state: Map<string, unknown>; stats: Awaited<ReturnType<typeof recoverDirectory>>['stats']; segment: number; ops: string[] }> {
   const state = new Map<string, unknown>()
+  const from = fs.opCount
   const rec = await recoverDirectory(params(fs, mode, state))
+  const ops = opsSince(fs, from).filter((op) => !op.startsWith('open '))
   const segment = rec.writer.segment
   await rec.writer.close()
-  return { state, stats: rec.stats, segment }
+  return { state, stats: rec.stats, segment, ops }
 }
 
 describe('the last segment torn while it was created (no valid header)', () => {
@@ -342,5 +351,307 @@ describe('a record that does not decode, in the middle of the last segment', () 
     expect(err.message).toBe(`${segmentPath(DIR, 1)} at offset ${at}: unknown record type 99 (last good seq 2)`)
     const got = await openStats(fs, 'salvage')
     expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, d: 3 })
+  })
+})
+
+// The repair steps: what recovery changes on disk, in which order, and what it says when a
+// step fails. Every case also checks that no descriptor is left open.
+
+/** Segment 1: records 1..3 (a, b, c), then `tail` appended (a torn write). Returns where the records end. */
+async function tornTail(fs: MemFs, tail: Uint8Array): Promise<number> {
+  await writeSegment(fs, 1, 0, ['a', 'b', 'c'])
+  const path = segmentPath(DIR, 1)
+  const records = fs.readFile(path)
+  fs.putFile(path, Buffer.concat([records, tail]))
+  return records.length
+}
+
+const TAIL = Uint8Array.from({ length: 100 }, (_, i) => (i * 7 + 1) & 0xff)
+
+/** True when every unlink and rename in DIR from op `from` on is followed by an fsyncDir of DIR. */
+function dirChangesSynced(fs: MemFs, from: number): boolean {
+  let pending = false
+  for (const r of fs.log.slice(from)) {
+    if (r.op === 'unlink' || r.op === 'rename') pending = true
+    if (r.op === 'fsyncDir' && r.path === DIR) pending = false
+  }
+  return !pending
+}
+
+/** Picks one op of a recovery's op list (as {@link opsSince} gives it). */
+type Pick = (op: string, index: number, ops: string[]) => boolean
+
+/**
+ * Build the directory with `build`, recover it once to find the index of the first op `pick`
+ * accepts, then build it again and recover with that op failing; returns the refusal.
+ */
+async function failingAt(build: (fs: MemFs) => Promise<unknown>, pick: Pick): Promise<{ err: StoreError; fs: MemFs }> {
+  const probe = newFs()
+  await build(probe)
+  const from = probe.opCount
+  await openStats(probe)
+  const at = opsSince(probe, from).findIndex(pick)
+  if (at < 0) throw new Error(`no such op in ${opsSince(probe, from).join(', ')}`)
+  const fs = newFs()
+  await build(fs)
+  fs.failAt(from + at, 'EIO')
+  const err = await refusal(fs)
+  expect(fs.openFileCount).toBe(0)
+  return { err, fs }
+}
+
+describe('a clean reopen', () => {
+  it('changes nothing on disk: no write, cut, sync, delete or rename, and leaves no descriptor open', async () => {
+    // The only op is the writer's truncation to the end the segment already has.
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b', 'c'])
+    const got = await openStats(fs)
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, c: 2 })
+    expect(got.ops).toEqual(['ftruncate wal-0000000001.log'])
+    expect(got.stats.brokenFiles).toEqual([])
+    expect(fs.openFileCount).toBe(0)
+  })
+})
+
+describe('cutting a torn tail', () => {
+  it('copies the torn bytes, syncs the copy and its directory entry, and only then truncates', async () => {
+    const fs = newFs()
+    const end = await tornTail(fs, TAIL)
+    const got = await openStats(fs)
+    const copy = `wal-0000000001.log.broken-${end}`
+    expect(got.stats.brokenFiles).toEqual([copy])
+    expect(got.stats.truncatedTailBytes).toBe(TAIL.length)
+    expect([...fs.readFile(`${DIR}/${copy}`)]).toEqual([...TAIL])
+    expect(fs.readFile(segmentPath(DIR, 1)).length).toBe(end)
+    expect(got.ops).toEqual([`write ${copy}`, `datasync ${copy}`, `fsyncDir ${DIR}`, 'ftruncate wal-0000000001.log', 'datasync wal-0000000001.log', 'ftruncate wal-0000000001.log'])
+    expect(fs.openFileCount).toBe(0)
+  })
+
+  it('loses no torn byte whatever op a power loss hits: they are in the segment or in a durable copy', async () => {
+    const fs = newFs()
+    const end = await tornTail(fs, TAIL)
+    fs.syncAll()
+    const states: MemFs[] = []
+    fs.onOp = () => {
+      states.push(fs.crash('drop-unsynced'), fs.crash('forget-dir-ops'))
+    }
+    await openStats(fs)
+    fs.onOp = undefined
+    states.push(fs.crash('drop-unsynced'), fs.crash('forget-dir-ops'))
+    expect(states.length).toBeGreaterThan(10)
+    for (const s of states) {
+      const segment = s.readFile(segmentPath(DIR, 1))
+      const copy = `${DIR}/wal-0000000001.log.broken-${end}`
+      const kept = segment.length > end ? segment.subarray(end) : s.stat(copy) !== undefined ? s.readFile(copy) : new Uint8Array(0)
+      expect([...kept]).toEqual([...TAIL])
+    }
+  })
+
+  it('copies in as many writes as the file system takes, at the right offsets, across read chunks', async () => {
+    class TrickleFs extends MemFs {
+      override write(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number {
+        return super.write(fd, buf, offset, Math.min(length, 7), position)
+      }
+    }
+    const fs = new TrickleFs()
+    fs.mkdir(DIR)
+    fs.syncAll()
+    const end = await tornTail(fs, TAIL)
+    const rec = await recoverDirectory({ ...params(fs, 'strict', new Map()), readChunkBytes: 16 })
+    await rec.writer.close()
+    expect([...fs.readFile(`${DIR}/wal-0000000001.log.broken-${end}`)]).toEqual([...TAIL])
+    expect(fs.openFileCount).toBe(0)
+  })
+
+  it('a file system that writes nothing is an error, not a loop', async () => {
+    class StuckFs extends MemFs {
+      override write(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number {
+        return this.fstat(fd).size === 0 && this.stuck ? 0 : super.write(fd, buf, offset, length, position)
+      }
+      stuck = false
+    }
+    const fs = new StuckFs()
+    fs.mkdir(DIR)
+    fs.syncAll()
+    const end = await tornTail(fs, TAIL)
+    fs.stuck = true
+    const err = await refusal(fs)
+    expect(err.code).toBe('KV_IO')
+    expect(err.message).toBe(`cannot write ${DIR}/wal-0000000001.log.broken-${end}: no progress`)
+    expect(fs.readFile(segmentPath(DIR, 1)).length).toBe(end + TAIL.length)
+    expect(fs.openFileCount).toBe(0)
+  })
+
+  it('creates the copy with the store file mode', async () => {
+    const fs = newFs()
+    const end = await tornTail(fs, TAIL)
+    const rec = await recoverDirectory({ ...params(fs, 'strict', new Map()), fileMode: 0o640 })
+    await rec.writer.close()
+    expect(fs.stat(`${DIR}/wal-0000000001.log.broken-${end}`)?.mode).toBe(0o640)
+  })
+
+  it('takes the next free name when copies exist, and gives up after 1000 names', async () => {
+    const fs = newFs()
+    const end = await tornTail(fs, TAIL)
+    const base = `${DIR}/wal-0000000001.log.broken-${end}`
+    fs.putFile(base, new Uint8Array([1]))
+    for (let k = 1; k < 999; k++) fs.putFile(`${base}.${k}`, new Uint8Array([1]))
+    const got = await openStats(fs.crash('keep-all'))
+    expect(got.stats.brokenFiles).toEqual([`wal-0000000001.log.broken-${end}.999`])
+    fs.putFile(`${base}.999`, new Uint8Array([1]))
+    const err = await refusal(fs)
+    expect(err.code).toBe('KV_IO')
+    expect(err.message).toBe(`cannot find a free name for ${base} (1000 taken)`)
+    expect(fs.readFile(segmentPath(DIR, 1)).length).toBe(end + TAIL.length)
+  })
+
+  it('names the step that failed: create, write, sync of the copy, the directory sync, open and truncate of the segment', async () => {
+    const build = (fs: MemFs): Promise<number> => tornTail(fs, TAIL)
+    const end = await build(newFs())
+    const copy = `${DIR}/wal-0000000001.log.broken-${end}`
+    const segment = segmentPath(DIR, 1)
+    const beforeCut = (ops: string[], i: number): boolean => ops[i + 1] === 'ftruncate wal-0000000001.log'
+    // [which op fails, the message, whether the segment may already be cut]
+    const cases: Array<[Pick, string, boolean]> = [
+      [(op) => op.startsWith('open ') && op.includes('broken'), `cannot create ${copy}`, false],
+      [(op) => op.startsWith('write '), `cannot write ${copy}`, false],
+      [(op) => op.startsWith('datasync ') && op.includes('broken'), `cannot write ${copy}`, false],
+      [(op) => op.startsWith('fsyncDir '), `cannot fsync directory ${DIR}`, false],
+      [(op, i, ops) => op === 'open wal-0000000001.log' && beforeCut(ops, i), `cannot open ${segment}`, false],
+      [(op) => op.startsWith('ftruncate '), `cannot truncate ${segment}`, false],
+      [(op) => op === 'datasync wal-0000000001.log', `cannot truncate ${segment}`, true],
+    ]
+    for (const [pick, message, mayBeCut] of cases) {
+      const { err, fs } = await failingAt(build, pick)
+      expect(err.code).toBe('KV_IO')
+      expect(err.message).toBe(message)
+      expect((err.cause as { code?: string }).code).toBe('EIO')
+      if (!mayBeCut) expect(fs.readFile(segment).length).toBe(end + TAIL.length)
+    }
+  })
+})
+
+describe('dropping, moving aside and removing files', () => {
+  /** The writer's ops when it starts segment 3 (after the repair's own). */
+  const NEW_SEGMENT_3 = ['write wal-0000000003.log', 'datasync wal-0000000003.log', `fsyncDir ${DIR}`]
+  /** Segment 1: records 1..2; segment 2: a header torn at creation (`header`). */
+  const tornCreation = async (fs: MemFs, header: Uint8Array): Promise<void> => {
+    await writeSegment(fs, 1, 0, ['a', 'b'])
+    fs.putFile(segmentPath(DIR, 2), header)
+  }
+  /** Segments 1 (records 1..2), 2 (record 4: a gap) and 3 (record 5). */
+  const gapThenMore = async (fs: MemFs): Promise<void> => {
+    await writeSegment(fs, 1, 0, ['a', 'b'])
+    await writeSegment(fs, 2, 3, ['d'])
+    await writeSegment(fs, 3, 4, ['e'])
+  }
+
+  it('a dropped segment with bytes: copy synced, entry synced, then deleted, and the delete synced', async () => {
+    const fs = newFs()
+    await tornCreation(fs, new Uint8Array(10).fill(0x5a))
+    const { ops } = await openStats(fs)
+    expect(ops).toEqual([
+      'write wal-0000000002.log.broken-0',
+      'datasync wal-0000000002.log.broken-0',
+      `fsyncDir ${DIR}`,
+      'unlink wal-0000000002.log',
+      `fsyncDir ${DIR}`,
+      ...NEW_SEGMENT_3,
+    ])
+    expect(fs.openFileCount).toBe(0)
+  })
+
+  it('a dropped segment without bytes to keep: deleted, and the delete synced', async () => {
+    const fs = newFs()
+    await tornCreation(fs, new Uint8Array(SEGMENT_HEADER_SIZE))
+    expect((await openStats(fs)).ops).toEqual(['unlink wal-0000000002.log', `fsyncDir ${DIR}`, ...NEW_SEGMENT_3])
+  })
+
+  it('a failed delete is KV_IO naming the segment', async () => {
+    const { err } = await failingAt((fs) => tornCreation(fs, new Uint8Array(SEGMENT_HEADER_SIZE)), (op) => op.startsWith('unlink '))
+    expect(err.code).toBe('KV_IO')
+    expect(err.message).toBe(`cannot delete ${segmentPath(DIR, 2)}`)
+  })
+
+  it('point-in-time moves what follows the damage aside and syncs the directory after the move', async () => {
+    const fs = newFs()
+    await gapThenMore(fs)
+    const from = fs.opCount
+    const got = await openStats(fs, 'point-in-time')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+    expect(got.stats.brokenFiles).toEqual([`wal-0000000002.log.broken-${SEGMENT_HEADER_SIZE}`, 'wal-0000000003.log.broken'])
+    expect(fs.stat(segmentPath(DIR, 3))).toBeUndefined()
+    expect(dirChangesSynced(fs, from)).toBe(true)
+    const ops = opsSince(fs, from)
+    expect(ops.indexOf('rename wal-0000000003.log')).toBeGreaterThan(ops.indexOf('datasync wal-0000000002.log'))
+    expect(fs.openFileCount).toBe(0)
+  })
+
+  it('a failed move is KV_IO naming the segment, and a taken name gives the next free one, up to 1000', async () => {
+    const build = async (fs: MemFs): Promise<void> => {
+      await gapThenMore(fs)
+      for (let k = 0; k < 999; k++) fs.putFile(`${segmentPath(DIR, 3)}.broken${k === 0 ? '' : `.${k}`}`, new Uint8Array([1]))
+    }
+    const fs = newFs()
+    await build(fs)
+    const got = await openStats(fs.crash('keep-all'), 'point-in-time')
+    expect(got.stats.brokenFiles).toContain('wal-0000000003.log.broken.999')
+    fs.putFile(`${segmentPath(DIR, 3)}.broken.999`, new Uint8Array([1]))
+    const full = await refusal(fs, 'point-in-time')
+    expect(full.code).toBe('KV_IO')
+    expect(full.message).toBe(`cannot find a free name for ${segmentPath(DIR, 3)}.broken (1000 taken)`)
+
+    const probe = newFs()
+    await gapThenMore(probe)
+    const start = probe.opCount
+    await openStats(probe, 'point-in-time')
+    const at = opsSince(probe, start).findIndex((op) => op.startsWith('rename '))
+    const failing = newFs()
+    await gapThenMore(failing)
+    failing.failAt(start + at, 'EIO')
+    const err = await refusal(failing, 'point-in-time')
+    expect(err.message).toBe(`cannot move aside ${segmentPath(DIR, 3)}`)
+    expect(failing.stat(segmentPath(DIR, 3))).toBeDefined()
+  })
+
+  it('removing an interrupted snapshot temp file alone is a directory change: it is synced', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a'])
+    fs.putFile(`${DIR}/snap-0000000000000001.kvs.tmp-ab12`, new Uint8Array([1, 2, 3]))
+    const got = await openStats(fs)
+    expect(got.stats.removedTemps).toEqual(['snap-0000000000000001.kvs.tmp-ab12'])
+    expect(got.ops).toEqual(['unlink snap-0000000000000001.kvs.tmp-ab12', `fsyncDir ${DIR}`, 'ftruncate wal-0000000001.log'])
+  })
+})
+
+describe('replay progress', () => {
+  /** Replay 2 * 16384 + 5 records with `performance.now` stepping `step` ms per call; returns the replay events. */
+  const replayEvents = async (step: number): Promise<unknown[]> => {
+    const fs = newFs()
+    const w = await WalWriter.create(fs, DIR, 1, 0, { sync: 'never', newSalt: () => SALT })
+    const p = payload([set('k', 1)])
+    for (let seq = 1; seq <= 2 * 16384 + 5; seq++) await w.append(seq, RECORD_OPS, p)
+    await w.close()
+    const events: unknown[] = []
+    let now = 1000 // not 0: a clock that stands still must not look like 100 ms passed
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => (now += step))
+    try {
+      const rec = await recoverDirectory({ ...params(fs, 'strict', new Map()), onProgress: (e) => void events.push(e) })
+      await rec.writer.close()
+    } finally {
+      clock.mockRestore()
+    }
+    return events.filter((e) => (e as { phase: string }).phase === 'replay')
+  }
+
+  it('is reported every 16384 records once 100 ms have passed since the last report', async () => {
+    expect(await replayEvents(150)).toEqual([
+      { phase: 'replay', done: 16384, total: undefined },
+      { phase: 'replay', done: 32768, total: undefined },
+    ])
+  })
+
+  it('is not reported while less than 100 ms pass', async () => {
+    expect(await replayEvents(0)).toEqual([])
   })
 })
