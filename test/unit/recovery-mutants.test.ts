@@ -655,3 +655,41 @@ describe('replay progress', () => {
     expect(await replayEvents(0)).toEqual([])
   })
 })
+
+describe('damage in a segment that is not the last', () => {
+  it('a header torn short before the newest segment is corruption there; point-in-time moves it and the rest aside', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b'])
+    fs.putFile(segmentPath(DIR, 2), new Uint8Array(10).fill(0x5a))
+    await writeSegment(fs, 3, 2, ['c'])
+    const err = await refusal(fs)
+    expect(err.message).toBe(`${segmentPath(DIR, 2)} at offset 0: segment header fails its checksum (last good seq 2)`)
+    expect('cause' in err).toBe(false)
+    const got = await openStats(fs, 'point-in-time')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+    expect(got.stats.brokenFiles).toEqual(['wal-0000000002.log.broken', 'wal-0000000003.log.broken'])
+    expect(got.stats.truncatedTailBytes).toBe(0)
+    expect(got.segment).toBe(4)
+    expect(got.stats.lastSeq).toBe(2)
+  })
+
+  it('a torn end of a closed segment is corruption at its valid end; point-in-time cuts it there and appends to it', async () => {
+    const fs = newFs()
+    const end = await (async () => {
+      await writeSegment(fs, 1, 0, ['a', 'b'])
+      const bytes = fs.readFile(segmentPath(DIR, 1))
+      fs.putFile(segmentPath(DIR, 1), Buffer.concat([bytes, TAIL]))
+      return bytes.length
+    })()
+    await writeSegment(fs, 2, 2, ['c'])
+    const err = await refusal(fs)
+    expect(err.message).toBe(`${segmentPath(DIR, 1)} at offset ${end}: damaged end of a closed segment (last good seq 2)`)
+    const got = await openStats(fs, 'point-in-time')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+    expect(got.stats.corruption).toEqual({ file: segmentPath(DIR, 1), offset: end, reason: 'damaged end of a closed segment', lastGoodSeq: 2 })
+    expect(got.stats.brokenFiles).toEqual([`wal-0000000001.log.broken-${end}`, 'wal-0000000002.log.broken'])
+    expect(got.stats.truncatedTailBytes).toBe(TAIL.length)
+    expect(got.segment).toBe(1)
+    expect(got.stats.lastSeq).toBe(2)
+  })
+})
