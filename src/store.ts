@@ -441,7 +441,6 @@ export class Store<V = unknown> implements KeyValueStore<V> {
     return this.#write(key, () => this.#values.delete(key))
   }
 
-
   /**
    * Remove every key. One WAL record; durable like any write.
    * @throws {@link StoreError} `KV_CLOSED`, `KV_IO`.

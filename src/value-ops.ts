@@ -78,8 +78,10 @@ export class ValueOps<V> {
   }
 
   delete(key: string): Promise<boolean> {
-    if (!this.#ks.table.has(key)) return resolved.false
-    const existed = !this.#ks.isExpired(key)
+    const mt = this.#ks.table
+    if (!mt.has(key)) return resolved.false
+    // With no expiry in the table a present key is live: no second probe for its expiry.
+    const existed = mt.expiringCount === 0 || !this.#ks.isExpired(key)
     return after(this.#funnel.commit([{ t: 'del', key }]), existed)
   }
 

@@ -1,6 +1,5 @@
 // TTL on a fake clock, active expiry, integers, lists and hashes (Redis semantics).
 import { join } from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { describe, expect, it } from 'vitest'
 import { Store } from '../../src/index.js'
 import { FakeClock } from '../helpers/fake-clock.js'
@@ -107,24 +106,25 @@ describe('TTL', () => {
     await s.close()
   })
 
-  it('expires a million keys without long event-loop pauses', async () => {
+  it('expires a million keys in slices that let other work run in between', async () => {
     const s = await Store.open({ expirySweepIntervalMs: 10 })
     for (let i = 0; i < 1_000_000; i += 10_000) {
       await s.batch(Array.from({ length: 10_000 }, (_, j) => ({ type: 'set' as const, key: `k${i + j}`, value: 1, ttl: 1500 + ((i + j) % 50) })))
     }
     await s.keys('x*') // sort the bulk load in before measuring
-    const h = monitorEventLoopDelay({ resolution: 1 })
-    h.enable()
+    // A 20 ms timer samples the key count while the sweep runs. No wall-clock bound (the
+    // machines are shared; pause lengths belong in the bench): a sweep that is sliced lets the
+    // timer in between slices, so it sees the count fall in many steps. One that is not
+    // removes the keys of each 10 ms interval at once, 5 steps for this 50 ms spread of expiries.
+    const seen = new Set<number>()
     const deadline = Date.now() + 30_000
-    while (s.stats().keys > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-    h.disable()
+    while (s.stats().keys > 0 && Date.now() < deadline) {
+      seen.add(s.stats().keys)
+      await new Promise((r) => setTimeout(r, 20))
+    }
     expect(s.stats().keys).toBe(0)
-    const maxMs = h.max / 1e6
-    console.log(`active expiry of 1M keys: event-loop delay max ${maxMs.toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`)
-    // The sweep works in ~1 ms slices, but a hash-index shrink (~25 ms at 1M keys) and
-    // major GCs still pause the loop; measured here: max ~170 ms. The bound catches a
-    // sweep that is not sliced at all (removing 1M keys at once takes seconds).
-    expect(maxMs).toBeLessThan(500)
+    const falling = [...seen].filter((n) => n < 1_000_000)
+    expect(falling.length).toBeGreaterThanOrEqual(20)
     await s.close()
   }, 60_000)
 })
