@@ -8,7 +8,7 @@ import type { ProgressEvent, RecoveryMode, SyncPolicy } from './options.js'
 import { SnapshotCatalog, type SnapshotFileInfo } from './snapshot/catalog.js'
 import type { SnapshotReadOptions } from './snapshot/format.js'
 import { loadSnapshotFile } from './snapshot/io.js'
-import { MAX_SEGMENT_NUMBER, SEGMENT_HEADER_SIZE, type SegmentHeader } from './wal/format.js'
+import { MAX_SEGMENT_NUMBER, type SegmentHeader } from './wal/format.js'
 import { SegmentFile, type SegmentScan, type WalRecord } from './wal/reader.js'
 import { listSegments, segmentPath } from './wal/segments.js'
 import { WalWriter, type WalWriterOptions } from './wal/writer.js'
@@ -345,6 +345,7 @@ function replaySegments(
       if (stop || rec.seq <= snapSeq) return
       if (rec.seq !== out.lastSeq + 1) {
         if (!salvage) {
+          // Stryker disable next-line BooleanLiteral: the reader keeps a file's seqs consecutive, so no later record in it can continue the chain.
           stop = true
           note(rec.offset, `sequence gap: expected ${out.lastSeq + 1}, found ${rec.seq}`, prev)
           return
@@ -358,6 +359,7 @@ function replaySegments(
       const reason = applyRecord(p, seg, rec, out.lastSeq, refused)
       if (reason !== undefined) {
         note(rec.offset, reason, prev)
+        // Stryker disable next-line ConditionalExpression,BooleanLiteral: as after a gap, the next record in the file is seq + 1 and no longer continues the chain.
         if (!salvage) stop = true
         return
       }
@@ -433,10 +435,12 @@ function classify(
     out.corruption ??= { file: seg.path, offset, reason, lastGoodSeq: out.lastSeq }
   }
   if (scan.header === undefined) {
-    if (isLast && (scan.corruption === undefined || size < SEGMENT_HEADER_SIZE || file.isZero(0))) {
-      // Crash while creating the segment: it holds nothing; start it afresh.
-      out.drops.push({ path: seg.path, size, keep: size > 0 && !file.isZero(0) })
+    // (The reader reports a file shorter than a header as a torn tail, without corruption.)
+    if (isLast && (scan.corruption === undefined || file.isZero(0))) {
+      // Crash while creating the segment: it holds nothing; start it afresh. (An empty file is all zeros.)
+      out.drops.push({ path: seg.path, size, keep: !file.isZero(0) })
       out.truncatedTailBytes += size
+      // Stryker disable next-line BooleanLiteral: this is the last segment, so stopping here moves nothing aside.
       return false
     }
     note(scan.corruption?.offset ?? 0, scan.corruption?.reason ?? 'segment header fails its checksum')
@@ -454,9 +458,11 @@ function classify(
       out.aside.push(seg.path)
       return true
     }
-    const cut = c.file === seg.path ? Math.min(c.offset, scan.validEnd) : scan.validEnd
-    const recordCut = c.file === seg.path && c.offset < scan.validEnd
-    if (cut < size) out.cuts.push({ path: seg.path, at: cut, size })
+    // The damage is in this file: outside salvage the first damage stops the replay, in the
+    // file where it is found. It lies inside the file, so the cut removes at least one byte.
+    const cut = Math.min(c.offset, scan.validEnd)
+    const recordCut = c.offset < scan.validEnd
+    out.cuts.push({ path: seg.path, at: cut, size })
     out.truncatedTailBytes += size - cut
     const chain = recordCut ? (cutChain ?? scan.header.baseSeq) : scan.lastSeq
     out.tail = tailAt(seg, scan.header, chain, cut, out, false)
@@ -466,6 +472,7 @@ function classify(
     // A segment started past the last record with nothing in it: a load that crashed
     // before its snapshot was durable. The load never resolved; start afresh.
     out.drops.push({ path: seg.path, size, keep: false })
+    // Stryker disable next-line BooleanLiteral: this is the last segment, so stopping here moves nothing aside.
     return false
   }
   if (isLast && scan.header !== undefined) {
@@ -473,6 +480,7 @@ function classify(
       out.cuts.push({ path: seg.path, at: scan.validEnd, size })
       out.truncatedTailBytes += size - scan.validEnd
     }
+    // Stryker disable next-line ConditionalExpression: outside salvage every record of the file was applied or is covered by the snapshot, so its chain never passes the state.
     out.tail = tailAt(seg, scan.header, scan.lastSeq, scan.validEnd, out, mode === 'salvage')
   }
   return false
@@ -600,6 +608,7 @@ async function keepCopy(fs: Fs, path: string, from: number, chunkBytes: number |
   const base = `${path}.broken-${from}`
   let copy = base
   let fd = -1
+  // Stryker disable next-line EqualityOperator: open never returns descriptor 0 (stdin), so fd <= 0 is the same test.
   for (let k = 0; fd < 0; k++) {
     if (k === MAX_NAME_ATTEMPTS) throw new StoreError('KV_IO', `cannot find a free name for ${base} (${MAX_NAME_ATTEMPTS} taken)`)
     copy = k === 0 ? base : `${base}.${k}`

@@ -169,6 +169,13 @@ function fsError(code: string, op: string, path: string, message = code): Error 
   return Object.assign(new Error(`${message}: ${op} '${path}'`), { code, syscall: op, path })
 }
 
+/** Like fs.writeSync and fs.readSync: a range outside the buffer is a caller bug, not a short transfer. */
+function checkRange(op: 'read' | 'write', buf: Uint8Array, offset: number, length: number): void {
+  if (offset < 0 || length < 0 || offset + length > buf.byteLength) {
+    throw Object.assign(new RangeError(`${op} range [${offset}, ${offset + length}) is outside a ${buf.byteLength}-byte buffer`), { code: 'ERR_OUT_OF_RANGE' })
+  }
+}
+
 /** Deterministic PRNG (mulberry32) so crash states replay from a seed. */
 function rng(seed: number): () => number {
   let a = seed >>> 0
@@ -342,10 +349,7 @@ export class MemFs implements Fs {
     const h = this.#handle(fd, 'write')
     const fault = this.#begin('write', h.path, true)
     if (!h.writable) throw fsError('EBADF', 'write', h.path)
-    // Like fs.writeSync: a range outside the buffer is a caller bug, not a short write.
-    if (offset < 0 || length < 0 || offset + length > buf.byteLength) {
-      throw Object.assign(new RangeError(`write range [${offset}, ${offset + length}) is outside a ${buf.byteLength}-byte buffer`), { code: 'ERR_OUT_OF_RANGE' })
-    }
+    checkRange('write', buf, offset, length)
     let n = length
     if (fault !== undefined) {
       if (!(fault.shortWrite && length >= 2)) throw this.#faultError(fault, 'write', h.path)
@@ -363,6 +367,7 @@ export class MemFs implements Fs {
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {
     const h = this.#handle(fd, 'read')
     if (!h.readable) throw fsError('EBADF', 'read', h.path)
+    checkRange('read', buf, offset, length)
     const c = h.inode.current
     const n = Math.max(0, Math.min(length, c.size - position))
     if (n > 0) buf.set(c.buf.subarray(position, position + n), offset)

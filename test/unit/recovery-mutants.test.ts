@@ -10,7 +10,7 @@ import type { Memtable } from '../../src/memtable.js'
 import type { RecoveryMode } from '../../src/options.js'
 import { recoverDirectory, type RecoveryParams } from '../../src/recovery.js'
 import { SnapshotCatalog, snapshotName } from '../../src/snapshot/catalog.js'
-import { SEGMENT_HEADER_SIZE } from '../../src/wal/format.js'
+import { MAX_SEGMENT_NUMBER, SEGMENT_HEADER_SIZE } from '../../src/wal/format.js'
 import { scanWal } from '../../src/wal/reader.js'
 import { segmentPath } from '../../src/wal/segments.js'
 import { WalWriter } from '../../src/wal/writer.js'
@@ -124,6 +124,88 @@ describe('a damaged newest snapshot', () => {
     expect(got.snapshotSeq).toBe(2)
     expect(got.skipped).toEqual([])
     expect(Object.fromEntries(got.state)).toEqual({ a: 'a', b: 'b', c: 0 })
+  })
+})
+
+describe('reading and timing', () => {
+  it('segments are read in chunks of readChunkBytes, never in one piece', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, Array.from({ length: 200 }, (_, i) => `k${i}`))
+    let longest = 0
+    const watched = new Proxy(fs, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target) as unknown
+        if (prop === 'read') {
+          return (fd: number, buf: Uint8Array, off: number, len: number, pos: number) => {
+            longest = Math.max(longest, len)
+            return target.read(fd, buf, off, len, pos)
+          }
+        }
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const state = new Map<string, unknown>()
+    const rec = await recoverDirectory({ ...params(watched, 'strict', state), readChunkBytes: 256 })
+    await rec.writer.close()
+    expect(state.size).toBe(200)
+    expect(fs.readFile(segmentPath(DIR, 1)).length).toBeGreaterThan(4096)
+    expect(longest).toBeGreaterThan(0)
+    expect(longest).toBeLessThanOrEqual(256)
+  })
+
+  it('timeMs is the time recovery took, by performance.now', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a'])
+    let now = 5_000_000
+    vi.spyOn(performance, 'now').mockImplementation(() => (now += 3))
+    try {
+      const got = await openStats(fs)
+      expect(got.stats.timeMs).toBeGreaterThan(0)
+      expect(got.stats.timeMs).toBeLessThan(1000)
+    } finally {
+      vi.restoreAllMocks()
+    }
+  })
+})
+
+describe('installing the base snapshot', () => {
+  it('a snapshot that cannot be read (EIO) ends the search with KV_IO: it is not skipped for an older one', async () => {
+    const fs = newFs()
+    await writeSnapshot(fs, 2, ['a', 'b'])
+    await writeSegment(fs, 1, 2, ['c'])
+    const newest = await writeSnapshot(fs, 3, ['a', 'b', 'c'])
+    const failing = new Proxy(fs, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target) as unknown
+        if (prop === 'open') {
+          return (path: string, ...rest: unknown[]) => {
+            if (path === newest) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })
+            return (v as (...a: unknown[]) => unknown).call(target, path, ...rest)
+          }
+        }
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    let err: unknown
+    try {
+      await recoverDirectory(params(failing, 'point-in-time', new Map()))
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(StoreError)
+    expect(err).toMatchObject({ code: 'KV_IO', cause: { code: 'EIO' } })
+  })
+
+  it('without a snapshot no base is installed: loadSnapshot is not called', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a'])
+    const state = new Map<string, unknown>()
+    const p = params(fs, 'strict', state)
+    let installs = 0
+    const rec = await recoverDirectory({ ...p, loadSnapshot: (mt) => (installs++, p.loadSnapshot(mt)) })
+    await rec.writer.close()
+    expect(installs).toBe(0)
+    expect(Object.fromEntries(state)).toEqual({ a: 0 })
   })
 })
 
@@ -286,6 +368,18 @@ describe('sequence gaps and stale records', () => {
     const got = await openStats(fs, 'salvage')
     expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, c: 2 })
     expect(got.stats.records).toBe(3)
+    expect(got.stats.corruption).toEqual({ file: segmentPath(DIR, 2), offset: SEGMENT_HEADER_SIZE, reason: 'sequence 2 after 3 was replayed already', lastGoodSeq: 3 })
+  })
+})
+
+describe('after the first damage', () => {
+  it('salvage reports the first damage, not the last', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b', 'c'])
+    await writeSegment(fs, 2, 1, ['x']) // record 2 again
+    await writeSegment(fs, 3, 2, ['y']) // record 3 again
+    const got = await openStats(fs, 'salvage')
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1, c: 2 })
     expect(got.stats.corruption).toEqual({ file: segmentPath(DIR, 2), offset: SEGMENT_HEADER_SIZE, reason: 'sequence 2 after 3 was replayed already', lastGoodSeq: 3 })
   })
 })
@@ -653,6 +747,28 @@ describe('replay progress', () => {
 
   it('is not reported while less than 100 ms pass', async () => {
     expect(await replayEvents(0)).toEqual([])
+  })
+})
+
+describe('the last segment number', () => {
+  /** Records 1..2 in segment `last - 1`, and segment `last` torn at creation (dropped on open). */
+  const endingAt = async (last: number): Promise<MemFs> => {
+    const fs = newFs()
+    await writeSegment(fs, last - 1, 0, ['a', 'b'])
+    fs.putFile(segmentPath(DIR, last), new Uint8Array(10).fill(0x5a))
+    return fs
+  }
+
+  it('after a dropped segment 2^32-2 the writer starts 2^32-1, the last number there is', async () => {
+    const got = await openStats(await endingAt(MAX_SEGMENT_NUMBER - 1))
+    expect(got.segment).toBe(MAX_SEGMENT_NUMBER)
+    expect(Object.fromEntries(got.state)).toEqual({ a: 0, b: 1 })
+  })
+
+  it('after a dropped segment 2^32-1 no number is left: KV_CORRUPT naming it, not a RangeError', async () => {
+    const err = await refusal(await endingAt(MAX_SEGMENT_NUMBER))
+    expect(err.code).toBe('KV_CORRUPT')
+    expect(err.message).toBe(`${segmentPath(DIR, MAX_SEGMENT_NUMBER)} at offset 0: no segment number left after this one (last good seq 2)`)
   })
 })
 
