@@ -279,7 +279,11 @@ async function installBase(p: RecoveryParams, catalog: SnapshotCatalog): Promise
       skipped.push(basename(candidate.path))
       continue
     }
-    return { snap: candidate, seq: Math.max(candidate.seq, loaded.seq), entries, skipped }
+    // A version-1 file carries no seq, so its name is all there is. A later one says in its
+    // header what it covers, and that wins over the name: a file renamed to a later seq
+    // would otherwise skip WAL records it does not hold.
+    const seq = loaded.formatVersion >= 2 ? loaded.seq : candidate.seq
+    return { snap: candidate, seq, entries, skipped }
   }
   // A refused installation may have left part of its state behind.
   if (installFailed) p.loadSnapshot(new Memtable())

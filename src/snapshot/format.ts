@@ -18,7 +18,7 @@ export interface SnapshotEntry {
 
 /** What a snapshot says about itself. */
 export interface SnapshotMeta {
-  /** Last WAL sequence number the snapshot covers; 0 for version-1 files, the first kvstore format,. */
+  /** Last WAL sequence number the snapshot covers; 0 for version-1 files, the first kvstore format. */
   seq: number
   /** When it was written, ms since the epoch (integer ms round-trip exactly). */
   timestamp: number

@@ -196,6 +196,25 @@ describe('installing the base snapshot', () => {
     expect(err).toMatchObject({ code: 'KV_IO', cause: { code: 'EIO' } })
   })
 
+  it('a snapshot file named after a later seq than its header says covers only what its header says', async () => {
+    const fs = newFs()
+    await writeSegment(fs, 1, 0, ['a', 'b', 'c', 'd', 'e']) // records 1..5 set a=0 .. e=4
+    const path = await writeSnapshot(fs, 2, ['a', 'b']) // covers 1..2
+    fs.rename(path, path.replace(snapshotName(2, 'binary'), snapshotName(5, 'binary'))) // renamed by hand
+    const got = await open(fs)
+    expect(Object.fromEntries(got.state)).toEqual({ a: 'a', b: 'b', c: 2, d: 3, e: 4 })
+    expect(got.snapshotSeq).toBe(2)
+    expect(got.lastSeq).toBe(5)
+    // And one named after an earlier seq covers what its header says too: nothing replayed twice.
+    const fs2 = newFs()
+    await writeSegment(fs2, 1, 0, ['a', 'b', 'c'])
+    const path2 = await writeSnapshot(fs2, 3, ['x'])
+    fs2.rename(path2, path2.replace(snapshotName(3, 'binary'), snapshotName(1, 'binary')))
+    const got2 = await open(fs2)
+    expect(Object.fromEntries(got2.state)).toEqual({ x: 'x' })
+    expect(got2.snapshotSeq).toBe(3)
+  })
+
   it('without a snapshot no base is installed: loadSnapshot is not called', async () => {
     const fs = newFs()
     await writeSegment(fs, 1, 0, ['a'])
