@@ -59,9 +59,11 @@ export default mergeConfig(
       sequence: { sequencer: FastFirstSequencer },
       // A mutant that deadlocks (a lock never granted, a promise never settled) fails its
       // test here instead of waiting for Stryker's timeout, which also restarts the runner.
-      // The slowest test takes ~5 s unloaded; `npm test` keeps the 60 s of vitest.config.ts.
-      testTimeout: 15_000,
-      hookTimeout: 15_000,
+      // The slowest test takes ~5 s unloaded, but the etcd conformance tests took over 15 s
+      // while two Stryker runs shared the 2 cores (the dry run failed twice), hence 30 s.
+      // `npm test` keeps the 60 s of vitest.config.ts.
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
     },
   }),
 )
