@@ -252,7 +252,9 @@ async function decodeFile(
       // Ask for at least twice what this attempt had, so an entry spanning many chunks is
       // re-parsed O(log size) times, not once per chunk.
       const want = Math.max(needed - start, 2 * (win.buf.length - start))
-      if (!(await win.fill(start, needed - start, want))) throw corrupt(win.base + start, `entry ${out.length} of ${count} cut short (truncated file)`)
+      // fill() moves the window's base to `start`: take the entry's file offset first.
+      const entryAt = win.base + start
+      if (!(await win.fill(start, needed - start, want))) throw corrupt(entryAt, `entry ${out.length} of ${count} cut short (truncated file)`)
       r.reset(win.buf, 0)
       continue
     }
@@ -262,7 +264,8 @@ async function decodeFile(
   if (version === 2) {
     const trailerAt = r.pos
     if (r.remaining < 4) {
-      if (!(await win.fill(trailerAt, 4))) throw corrupt(win.base + trailerAt, 'CRC trailer missing (truncated file)')
+      const fileAt = win.base + trailerAt
+      if (!(await win.fill(trailerAt, 4))) throw corrupt(fileAt, 'CRC trailer missing (truncated file)')
       r.reset(win.buf, 0)
     }
     // The CRC covers everything before the trailer: what was dropped plus this window's head.
