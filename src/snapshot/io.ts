@@ -159,14 +159,9 @@ function classify(err: unknown, path: string): StoreError {
   return new StoreError('KV_CORRUPT', `${path}: damaged snapshot (${(err as Error)?.message ?? String(err)})`, { cause: err })
 }
 
+/** The file's format. detectFileFormat throws only StoreErrors (KV_IO from reading the head). */
 function detect(fs: Fs, path: string): SnapshotFormat {
-  let format: SnapshotFormat | undefined
-  try {
-    format = detectFileFormat(fs, path)
-  } catch (err) {
-    if (err instanceof StoreError) throw err
-    throw new StoreError('KV_IO', `cannot read snapshot ${path}`, { cause: err })
-  }
+  const format = detectFileFormat(fs, path)
   if (format === undefined) throw new StoreError('KV_CORRUPT', `${path}: not a kvstore snapshot (unknown format)`)
   return format
 }

@@ -373,6 +373,40 @@ describe('io', () => {
     expect(seenJson).toEqual(seenBin)
   })
 
+  it('classifies what is thrown while reading that is not a StoreError: errno codes are KV_IO, the rest KV_CORRUPT', async () => {
+    const es: SnapshotEntry[] = []
+    for (let i = 0; i < 65_536; i++) es.push(entry(`k${String(i).padStart(6, '0')}`, i))
+    const fs = new MemFs()
+    const fd = fs.open('/j', 'w')
+    await jsonSnapshot.write(fs, fd, { seq: 1, timestamp: 0, count: es.length }, es)
+    fs.close(fd)
+    const file = bytesFs(Buffer.from(fs.readFile('/j')))
+    // The JSON reader passes what its visitor throws through unchanged; the progress callback runs in it.
+    const thrower = (err: unknown) => (): void => {
+      throw err
+    }
+    const io = Object.assign(new Error('disk gone'), { code: 'EIO' })
+    const ioErr = await loadSnapshotFile(file, PATH, thrower(io)).catch((e: unknown) => e)
+    expect(ioErr).toMatchObject({ code: 'KV_IO', message: `cannot read snapshot ${PATH}`, cause: io })
+    for (const [thrown, why] of [
+      [new RangeError('bad offset'), 'bad offset'],
+      [Object.assign(new Error('odd'), { code: 'eio' }), 'odd'],
+      [Object.assign(new Error('odd'), { code: 'XEIO' }), 'odd'],
+      [Object.assign(new Error('odd'), { code: 'EIO-' }), 'odd'],
+      [Object.assign(new Error('odd'), { code: 'E' }), 'odd'],
+      [Object.assign(new Error('odd'), { code: ['EIO'] }), 'odd'],
+      [Object.assign(new Error('odd'), { code: 5 }), 'odd'],
+      ['a string', 'a string'],
+      [null, 'null'],
+    ] as const) {
+      const err = await loadSnapshotFile(file, PATH, thrower(thrown)).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'KV_CORRUPT', message: `${PATH}: damaged snapshot (${why})` })
+      expect((err as Error).cause).toBe(thrown)
+    }
+    const coded = new (await import('../../src/errors.js')).StoreError('KV_CLOSED', 'closed')
+    expect(await loadSnapshotFile(file, PATH, thrower(coded)).catch((e: unknown) => e)).toBe(coded)
+  })
+
   it('collections read from a file belong to the new table', async () => {
     const { KvList } = await import('../../src/collections.js')
     const list = new KvList()
