@@ -539,3 +539,124 @@ describe('binary reader messages', () => {
     }
   })
 })
+
+describe('writeSnapshotFile and removeStaleTemps on MemFs', () => {
+  const one = [entry('k', 'v')]
+  const meta = { seq: 1, timestamp: 0, count: 1 }
+
+  /** A MemFs in /d whose opens are logged as [path, flags, mode]. */
+  function loggedFs(): { fs: MemFs; opens: [string, string, number | undefined][] } {
+    const fs = new MemFs()
+    fs.mkdir('/d')
+    const opens: [string, string, number | undefined][] = []
+    const real = fs.open.bind(fs)
+    fs.open = (p, f, m) => {
+      opens.push([p, f, m])
+      return real(p, f, m)
+    }
+    return { fs, opens }
+  }
+
+  it('a new file gets DEFAULT_FILE_MODE through open and no chmod; a replaced one keeps its mode; an asked one wins', async () => {
+    const { writeSnapshotFile } = await import('../../src/snapshot/write-file.js')
+    const { DEFAULT_FILE_MODE } = await import('../../src/fs/fs.js')
+    const { fs, opens } = loggedFs()
+    await writeSnapshotFile(fs, '/d/s', binarySnapshot, meta, one)
+    expect(opens).toHaveLength(1)
+    expect(opens[0]?.[0]).toMatch(/^\/d\/s\.tmp-[0-9a-f]{12}$/)
+    expect(opens[0]?.slice(1)).toEqual(['wx', DEFAULT_FILE_MODE])
+    expect(fs.count('chmod')).toBe(0)
+    fs.chmod('/d/s', 0o640)
+    await writeSnapshotFile(fs, '/d/s', binarySnapshot, meta, one)
+    expect(opens[1]?.slice(1)).toEqual(['wx', 0o640])
+    expect(fs.stat('/d/s')?.mode).toBe(0o640)
+    await writeSnapshotFile(fs, '/d/s', binarySnapshot, meta, one, { mode: 0o604 })
+    expect(opens[2]?.slice(1)).toEqual(['wx', 0o604])
+    expect(fs.stat('/d/s')?.mode).toBe(0o604)
+    // Without chmod the mode can only go to open.
+    const bare = loggedFs()
+    ;(bare.fs as { chmod?: unknown }).chmod = undefined
+    await writeSnapshotFile(bare.fs, '/d/s', binarySnapshot, meta, one, { mode: 0o640 })
+    expect(bare.opens[0]?.slice(1)).toEqual(['wx', 0o640])
+    expect(fs.readdir('/d')).toEqual(['s'])
+  })
+
+  it('an Fs without realpath writes the path itself; a realpath failure other than ENOENT is KV_IO, nothing created', async () => {
+    const { writeSnapshotFile } = await import('../../src/snapshot/write-file.js')
+    const { fs } = loggedFs()
+    ;(fs as { realpath?: unknown }).realpath = undefined
+    await writeSnapshotFile(fs, '/d/s', binarySnapshot, meta, one)
+    expect(fs.readdir('/d')).toEqual(['s'])
+    const denied = loggedFs()
+    const eacces = Object.assign(new Error('EACCES'), { code: 'EACCES' })
+    denied.fs.realpath = () => {
+      throw eacces
+    }
+    const err = await writeSnapshotFile(denied.fs, '/d/s', binarySnapshot, meta, one).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'KV_IO', message: 'cannot write snapshot /d/s', cause: eacces })
+    expect(denied.opens).toEqual([])
+    expect(denied.fs.readdir('/d')).toEqual([])
+  })
+
+  it('after a failure, a failing close and a failing unlink do not replace the first error', async () => {
+    const { writeSnapshotFile } = await import('../../src/snapshot/write-file.js')
+    const { fs } = loggedFs()
+    fs.putFile('/d/s', Buffer.from('old'))
+    const boom = Object.assign(new Error('sync failed'), { code: 'EIO' })
+    fs.datasync = async () => {
+      throw boom
+    }
+    fs.close = () => {
+      throw Object.assign(new Error('close failed'), { code: 'EBADF' })
+    }
+    const realUnlink = fs.unlink.bind(fs)
+    let unlinked = ''
+    fs.unlink = (p) => {
+      unlinked = p
+      realUnlink(p)
+      throw Object.assign(new Error('unlink failed'), { code: 'EIO' })
+    }
+    const err = await writeSnapshotFile(fs, '/d/s', binarySnapshot, meta, one).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'KV_IO', message: 'cannot write snapshot /d/s', cause: boom })
+    expect(unlinked).toMatch(/^\/d\/s\.tmp-[0-9a-f]{12}$/)
+    expect(fs.readFile('/d/s').toString()).toBe('old')
+  })
+
+  /** `fs` with some members replaced (a Proxy: MemFs's private fields need the real receiver). */
+  function over(fs: MemFs, o: Record<string, unknown>): MemFs {
+    return new Proxy(fs, {
+      get: (t, k) => {
+        if (typeof k === 'string' && k in o) return o[k]
+        const v = Reflect.get(t, k) as unknown
+        return typeof v === 'function' ? v.bind(t) : v
+      },
+    })
+  }
+
+  it('removeStaleTemps: exact KV_IO message, an unlisted directory, links and unstat-able names', async () => {
+    const { removeStaleTemps } = await import('../../src/snapshot/write-file.js')
+    const temp = 's.tmp-0123456789ab'
+    const fs = new MemFs()
+    fs.mkdir('/d')
+    fs.putFile(`/d/${temp}`, Buffer.from('partial'))
+    const noList = over(fs, {
+      readdir: () => {
+        throw Object.assign(new Error('EACCES'), { code: 'EACCES' })
+      },
+    })
+    expect(() => removeStaleTemps(noList, '/d/s')).toThrow(expect.objectContaining({ code: 'KV_IO', message: 'cannot remove stale temp files of /d/s in /d' }))
+    // lstat, not stat, decides: a link named like a temp file is removed even when it points at a directory.
+    const linkToDir = over(fs, {
+      stat: () => ({ size: 0, isDirectory: true, mtimeMs: 0 }),
+      lstat: (p: string) => fs.stat(p),
+    })
+    expect(removeStaleTemps(linkToDir, '/d/s')).toEqual([`/d/${temp}`])
+    fs.putFile(`/d/${temp}`, Buffer.from('partial'))
+    // Without lstat, stat decides; a name that cannot be stat'ed is left alone.
+    const noLstat = over(fs, { lstat: undefined, stat: () => undefined })
+    expect(removeStaleTemps(noLstat, '/d/s')).toEqual([])
+    const statOnly = over(fs, { lstat: undefined })
+    expect(removeStaleTemps(statOnly, '/d/s')).toEqual([`/d/${temp}`])
+    expect(fs.readdir('/d')).toEqual([])
+  })
+})
