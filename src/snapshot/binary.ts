@@ -122,6 +122,7 @@ class Window {
     const parts: Buffer[] = [this.buf.subarray(from)]
     let have = this.buf.length - from
     this.base += from
+    // Stryker disable next-line EqualityOperator,ConditionalExpression: reading only up to `need` gives the same bytes in more rounds (want only sizes the reads)
     while (have < want) {
       const r = await this.#it.next()
       if (r.done === true) break
@@ -251,6 +252,7 @@ async function decodeFile(
       }
       // Ask for at least twice what this attempt had, so an entry spanning many chunks is
       // re-parsed O(log size) times, not once per chunk.
+      // Stryker disable next-line ArithmeticOperator,MethodExpression: `want` only sizes the reads; the result is the same, only slower
       const want = Math.max(needed - start, 2 * (win.buf.length - start))
       // fill() moves the window's base to `start`: take the entry's file offset first.
       const entryAt = win.base + start

@@ -451,6 +451,40 @@ describe('binary reader messages', () => {
     expect(await rejection(read(shortV2))).toBe(`${PATH}: damaged binary snapshot at byte offset 0: file too short for a version 2 header`)
   })
 
+  it('takes the magic only with all four bytes, in either order', async () => {
+    const good = await binaryFile([])
+    for (const bigEndian of [false, true]) {
+      for (let i = 0; i < 4; i++) {
+        const bad = Buffer.from(good)
+        if (bigEndian) bad.writeUInt32BE(BINARY_MAGIC, 0)
+        bad[i] = (bad[i] as number) ^ 0x01
+        expect(await rejection(read(bad))).toBe(`${PATH}: damaged binary snapshot at byte offset 0: bad magic (not a kvstore binary snapshot)`)
+      }
+    }
+  })
+
+  it('a header number past 2^53 is a bad header field at offset 8', async () => {
+    const good = await binaryFile([])
+    for (const at of [8 + 4, 20 + 4]) {
+      const bad = Buffer.from(good)
+      bad.writeUInt32LE(0x20_0000, at)
+      expect(await rejection(read(bad))).toBe(`${PATH}: damaged binary snapshot at byte offset 8: bad header field`)
+    }
+  })
+
+  it('offsets inside an entry are file offsets, also in a later chunk', async () => {
+    const es: SnapshotEntry[] = []
+    for (let i = 0; i < 3000; i++) es.push(entry(`k${String(i).padStart(5, '0')}`, 'v'.repeat(100)))
+    const good = await binaryFile(es)
+    const body = Buffer.from(good.subarray(0, good.length - 4))
+    body.writeUInt32LE(es.length + 1, 16)
+    // Key "z", then a tag no codec knows.
+    const tagAt = body.length + 5
+    const file = Buffer.concat([body, Buffer.from([1, 0, 0, 0, 0x7a, 0xee]), Buffer.alloc(20)])
+    expect(tagAt).toBeGreaterThan(256 * 1024)
+    expect(await rejection(read(file))).toBe(`${PATH}: damaged binary snapshot at byte offset ${body.length}: entry 3000: unknown value tag 238 at byte offset ${tagAt}`)
+  })
+
   it('reads a version-1 file in both byte orders, seconds becoming ms', async () => {
     for (const le of [true, false]) {
       const got: SnapshotEntry[] = []
