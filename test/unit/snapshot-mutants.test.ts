@@ -341,6 +341,15 @@ describe('io', () => {
     expect(await load(`${head}${lines.join(',\n')}\n}}\n`, 2)).toEqual({ rows: rowsWanted, seq: 5, maxVersion: 6, formatVersion: 2 })
   })
 
+  it('adjacent equal keys in file order are not taken as sorted: the later one wins', async () => {
+    const text = `{"version":2,"timestamp":0,"seq":3,"data":{\n"a":1,\n"a":2,\n"b":3\n}}\n`
+    const rowsWanted = [
+      ['a', 2, 4],
+      ['b', 3, 4],
+    ]
+    expect(await load(text, 0)).toEqual({ rows: rowsWanted, seq: 3, maxVersion: 4, formatVersion: 2 })
+  })
+
   it('stampVersion gives every entry that version; the largest one is maxVersion', async () => {
     const bytes = await binaryFile([entry('a', 1, 0, 3), entry('b', 2, 0, 8)])
     const stamped = await loadSnapshotFile(bytesFs(bytes), PATH, undefined, 0, 5)
