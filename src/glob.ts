@@ -137,6 +137,7 @@ function parse(pattern: string): Parsed {
   let impossible = false
 
   const flushText = (): void => {
+    // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, an empty text token matches the empty string
     if (text !== '') tokens.push({ kind: 'text', text })
     text = ''
   }
@@ -202,14 +203,16 @@ function parse(pattern: string): Parsed {
       const only = merged.length === 1 ? merged[0]! : undefined
       // Stryker disable next-line ConditionalExpression: equivalent, an empty class `[]` matches nothing either
       const empty = merged.length === 0
+      // Stryker disable next-line ConditionalExpression: equivalent for `full` → false, a full class pushed as a set matches one code point like `?` (this also hides the line's killed mutants of that kind)
       const full = only !== undefined && only[0] === 0 && only[1] === MAX_CODE_POINT
+      // Stryker disable next-line ConditionalExpression: equivalent, `[^]` or a full class, pushed as a set instead of `?`, matches one code point either way
+      const anyOne = negated ? empty : full
       // Stryker disable next-line ConditionalExpression: equivalent, the set pushed instead (`[]`, `[^\u{0}-\u{10ffff}]`) matches nothing either
       if (negated ? full : empty) {
         // Stryker disable next-line BooleanLiteral: equivalent, the set pushed with it matches nothing anyway; `impossible` only skips the RegExp
         impossible = true
         pushSet(merged, negated)
-      // Stryker disable next-line ConditionalExpression: equivalent, `[^]` or a full class matches one code point like `?`
-      } else if (negated ? empty : full) {
+      } else if (anyOne) {
         pushAny()
       } else if (!negated && only !== undefined && only[0] === only[1]) {
         pushLiteral(only[0])
@@ -250,8 +253,12 @@ function matcher(
   literal: string | undefined,
   matchesAll: boolean,
 ): (key: string) => boolean {
+  // Fast paths: the RegExp built below gives the same answers.
+  // Stryker disable next-line ConditionalExpression: equivalent, the RegExp of an impossible pattern matches nothing
   if (impossible) return () => false
+  // Stryker disable next-line ConditionalExpression: equivalent, the RegExp of a match-all pattern matches every key
   if (matchesAll) return () => true
+  // Stryker disable next-line ConditionalExpression: equivalent, the RegExp of a literal pattern matches that key only
   if (literal !== undefined) return (key) => key === literal
   const head = segments[0]!
   if (segments.length === 1) {

@@ -269,8 +269,9 @@ class OptimisticTransaction<V = unknown> implements Transaction<V> {
       if (w.deleted) merged.delete(key)
       else merged.set(key, w.value)
     }
-    // Stryker disable next-line EqualityOperator: equivalent for < -> <= and > -> >=, Map keys are unique so a === b never happens
-    const keys = [...merged.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    // Map keys are unique: two keys never compare equal.
+    // Stryker disable next-line EqualityOperator: equivalent for < -> <=, since a === b never happens
+    const keys = [...merged.keys()].sort((a, b) => (a < b ? -1 : 1))
     if (bounds.reverse) keys.reverse()
     const out: [string, unknown][] = []
     for (const k of keys) {
