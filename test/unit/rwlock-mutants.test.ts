@@ -60,34 +60,21 @@ describe('RwLock: results of fn', () => {
 })
 
 describe('RwLock: idle', () => {
-  it('is false while a reader holds the lock, and a write then waits for it', async () => {
-    const lock = new RwLock()
-    expect(lock.idle).toBe(true)
-    const release = await lock.acquireRead()
-    expect(lock.idle).toBe(false)
-    let ran = false
-    const w = lock.write(() => {
-      ran = true
+  for (const holder of ['read', 'write'] as const) {
+    it(`is false while a ${holder} holds the lock, and a write then waits for it`, async () => {
+      const lock = new RwLock()
+      expect(lock.idle).toBe(true)
+      const release = await (holder === 'read' ? lock.acquireRead() : lock.acquireWrite())
+      expect(lock.idle).toBe(false)
+      let ran = false
+      const w = lock.write(() => {
+        ran = true
+      })
+      expect(ran).toBe(false)
+      release()
+      await w
+      expect(ran).toBe(true)
+      expect(lock.idle).toBe(true)
     })
-    expect(ran).toBe(false)
-    release()
-    await w
-    expect(ran).toBe(true)
-    expect(lock.idle).toBe(true)
-  })
-
-  it('is false while a writer holds the lock, and a second write then waits for it', async () => {
-    const lock = new RwLock()
-    const release = await lock.acquireWrite()
-    expect(lock.idle).toBe(false)
-    let ran = false
-    const w = lock.write(() => {
-      ran = true
-    })
-    expect(ran).toBe(false)
-    release()
-    await w
-    expect(ran).toBe(true)
-    expect(lock.idle).toBe(true)
-  })
+  }
 })
