@@ -320,6 +320,17 @@ describe('creating the claim', () => {
     expect(mem.openFileCount).toBe(0)
   })
 
+  it('the cause of a write that makes no progress says "short write to" the claim', () => {
+    const fs = hook(memDb(), { write: () => 0 })
+    let cause: unknown
+    try {
+      DirLock.acquire(fs, '/db').release()
+    } catch (err) {
+      cause = (err as { cause?: unknown }).cause
+    }
+    expect((cause as Error | undefined)?.message).toMatch(/^short write to \/db\/LOCK\.claim-[0-9a-f]{16}$/)
+  })
+
   /** Records every close; `failClose` makes a close of the claim fail after releasing the descriptor (as Linux does). */
   function closes(mem: MemFs, opts: { failWrite?: boolean; failClose?: boolean }): { fs: Fs; closed: number[]; claimFd: () => number } {
     const closed: number[] = []
