@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Summarise a Stryker JSON report (reports/mutation/mutation.json by default): the score
-// per file as Stryker computes it, and every surviving or uncovered mutant with its line,
+// per file as Stryker computes it, and every surviving or uncovered mutant with its line:column,
 // mutator and replacement, so they can be killed or marked equivalent one by one.
 //   node scripts/mutation-summary.mjs [report.json] [--survivors]
 import { readFileSync } from 'node:fs'
@@ -17,7 +17,7 @@ for (const [name, f] of Object.entries(report.files)) {
   for (const m of f.mutants) {
     c[m.status] = (c[m.status] ?? 0) + 1
     if (m.status === 'Survived' || m.status === 'NoCoverage') {
-      survivors.push(`${name}:${m.location.start.line}  ${m.status}  ${m.mutatorName}  ${JSON.stringify(m.replacement ?? '')}`)
+      survivors.push(`${name}:${m.location.start.line}:${m.location.start.column}  ${m.status}  ${m.mutatorName}  ${JSON.stringify(m.replacement ?? '')}`)
     }
   }
   const detected = c.Killed + c.Timeout
